@@ -1,0 +1,4 @@
+//! `ikt-certs`: makes the development PKI.
+#![forbid(unsafe_code)]
+
+fn main() {}

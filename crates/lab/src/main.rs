@@ -1,0 +1,4 @@
+//! `ims-lab`: the reference IMS network.
+#![forbid(unsafe_code)]
+
+fn main() {}
