@@ -1,0 +1,54 @@
+//! Process signals: SIGINT/SIGTERM start a graceful shutdown, SIGHUP asks for a reload of
+//! certificates and the peer table.
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+/// Watches the process signals an agent reacts to.
+pub struct Signals {
+    shutdown: watch::Receiver<bool>,
+    reload: watch::Receiver<u64>,
+}
+
+impl Signals {
+    /// Installs the handlers; must run inside a tokio runtime.
+    pub fn install() -> std::io::Result<Self> {
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let (reload_tx, reload) = watch::channel(0u64);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            let _ = shutdown_tx.send(true);
+        });
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while hup.recv().await.is_some() {
+                n += 1;
+                if reload_tx.send(n).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Self { shutdown, reload })
+    }
+
+    /// A receiver that turns `true` once shutdown was requested.
+    pub fn shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    /// A receiver whose value increases on every SIGHUP.
+    pub fn reload(&self) -> watch::Receiver<u64> {
+        self.reload.clone()
+    }
+}
+
+/// Resolves once the shutdown flag turns true (or its sender is gone).
+pub async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
