@@ -1,0 +1,351 @@
+//! HSS: subscribers from TOML and authentication vectors with SQN management (TS 33.102 §6.3,
+//! resynchronisation per §6.3.5).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde::Deserialize;
+use zeroize::Zeroize;
+
+use crate::Error;
+use crate::aka::{self, SQN_MASK};
+use crate::hex;
+use crate::milenage::Milenage;
+use crate::secret::{Ck, Ik, K, Op, Opc, Res};
+
+/// The subscriber file as written (`[[subscriber]]` tables).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscriberFile {
+    #[serde(default)]
+    subscriber: Vec<SubscriberEntry>,
+}
+
+/// One `[[subscriber]]` table; key fields are hex strings that are zeroized after parsing.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscriberEntry {
+    impi: String,
+    impus: Vec<String>,
+    k: String,
+    op: Option<String>,
+    opc: Option<String>,
+    amf: String,
+    sqn: String,
+}
+
+impl Drop for SubscriberEntry {
+    fn drop(&mut self) {
+        self.k.zeroize();
+        self.op.zeroize();
+        self.opc.zeroize();
+    }
+}
+
+/// A validated subscriber: identities, MILENAGE instance, AMF and next SQN.
+#[derive(Debug)]
+pub struct Subscriber {
+    /// Private user identity (the digest username).
+    pub impi: String,
+    /// Public user identities; the first is the default one, all form one implicit registration set.
+    pub impus: Vec<String>,
+    milenage: Milenage,
+    amf: [u8; 2],
+    sqn: u64,
+}
+
+/// One authentication vector (RAND, AUTN, XRES, CK, IK) for an IMPI.
+#[derive(Debug)]
+pub struct AuthVector {
+    /// The challenge RAND.
+    pub rand: [u8; 16],
+    /// AUTN = SQN^AK || AMF || MAC-A.
+    pub autn: [u8; 16],
+    /// Expected RES.
+    pub xres: Res,
+    /// Cipher key.
+    pub ck: Ck,
+    /// Integrity key.
+    pub ik: Ik,
+    /// SQN this vector was made with (not secret).
+    pub sqn: u64,
+}
+
+fn field_err(index: usize, field: &str, why: impl std::fmt::Display) -> Error {
+    Error::Config(format!("subscriber[{index}].{field}: {why}"))
+}
+
+fn valid_identity(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 256
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'<' && b != b'>' && b != b',')
+}
+
+impl SubscriberEntry {
+    fn validate(&self, index: usize) -> Result<Subscriber, Error> {
+        if !valid_identity(&self.impi) {
+            return Err(field_err(
+                index,
+                "impi",
+                "must be a non-empty identity without spaces, quotes, commas or angle brackets",
+            ));
+        }
+        if self.impus.is_empty() {
+            return Err(field_err(
+                index,
+                "impus",
+                "at least one public identity is required",
+            ));
+        }
+        for (j, impu) in self.impus.iter().enumerate() {
+            if !(impu.starts_with("sip:") || impu.starts_with("tel:")) || !valid_identity(impu) {
+                return Err(field_err(
+                    index,
+                    &format!("impus[{j}]"),
+                    "must be a sip: or tel: URI without spaces",
+                ));
+            }
+        }
+        let k = K::from_hex(&self.k).map_err(|e| field_err(index, "k", e))?;
+        let milenage = match (&self.op, &self.opc) {
+            (Some(op), None) => Milenage::with_op(
+                &k,
+                &Op::from_hex(op).map_err(|e| field_err(index, "op", e))?,
+            ),
+            (None, Some(opc)) => Milenage::with_opc(
+                &k,
+                Opc::from_hex(opc).map_err(|e| field_err(index, "opc", e))?,
+            ),
+            _ => {
+                return Err(field_err(
+                    index,
+                    "op/opc",
+                    "exactly one of op and opc is required",
+                ));
+            }
+        };
+        let amf = hex::decode_array::<2>(&self.amf).map_err(|e| field_err(index, "amf", e))?;
+        let sqn = aka::sqn_value(
+            &hex::decode_array::<6>(&self.sqn).map_err(|e| field_err(index, "sqn", e))?,
+        );
+        Ok(Subscriber {
+            impi: self.impi.clone(),
+            impus: self.impus.clone(),
+            milenage,
+            amf,
+            sqn,
+        })
+    }
+}
+
+/// Parses and validates a subscriber file's text.
+pub fn parse_subscribers(text: &str) -> Result<Vec<Subscriber>, Error> {
+    let file: SubscriberFile = toml::from_str(text)
+        .map_err(|e| Error::Config(format!("subscriber file: {}", e.message())))?;
+    let mut out: Vec<Subscriber> = Vec::with_capacity(file.subscriber.len());
+    let mut impus = HashMap::new();
+    for (i, entry) in file.subscriber.iter().enumerate() {
+        let s = entry.validate(i)?;
+        if out.iter().any(|o| o.impi == s.impi) {
+            return Err(field_err(i, "impi", "duplicate IMPI"));
+        }
+        for impu in &s.impus {
+            if impus.insert(impu.clone(), i).is_some() {
+                return Err(field_err(
+                    i,
+                    "impus",
+                    format!("{impu} belongs to another subscriber"),
+                ));
+            }
+        }
+        out.push(s);
+    }
+    if out.is_empty() {
+        return Err(Error::Config(
+            "subscriber file: no [[subscriber]] entries".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// The home subscriber server: subscriber data and SQN state behind one lock.
+#[derive(Debug)]
+pub struct Hss {
+    subscribers: Mutex<HashMap<String, Subscriber>>,
+    impu_index: HashMap<String, String>,
+}
+
+impl Hss {
+    /// An HSS holding these subscribers.
+    pub fn new(subscribers: Vec<Subscriber>) -> Self {
+        let mut impu_index = HashMap::new();
+        let mut map = HashMap::new();
+        for s in subscribers {
+            for impu in &s.impus {
+                impu_index.insert(impu.clone(), s.impi.clone());
+            }
+            map.insert(s.impi.clone(), s);
+        }
+        Self {
+            subscribers: Mutex::new(map),
+            impu_index,
+        }
+    }
+
+    /// Loads and validates a subscriber file.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        Ok(Self::new(parse_subscribers(&text)?))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Subscriber>> {
+        // A panic elsewhere while holding the lock leaves consistent data (every update is one
+        // assignment), so a poisoned lock is still usable.
+        self.subscribers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The implicit registration set (all IMPUs) of an IMPI.
+    pub fn impus(&self, impi: &str) -> Option<Vec<String>> {
+        self.lock().get(impi).map(|s| s.impus.clone())
+    }
+
+    /// The IMPI that owns an IMPU.
+    pub fn impi_of(&self, impu: &str) -> Option<&str> {
+        self.impu_index.get(impu).map(String::as_str)
+    }
+
+    /// Every IMPI, sorted.
+    pub fn impis(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.lock().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// The SQN the next vector for `impi` will carry.
+    pub fn next_sqn(&self, impi: &str) -> Option<u64> {
+        self.lock().get(impi).map(|s| s.sqn)
+    }
+
+    /// A fresh vector with a random RAND; the subscriber's SQN advances by one.
+    pub fn vector(&self, impi: &str) -> Result<AuthVector, Error> {
+        let mut rand = [0u8; 16];
+        getrandom::fill(&mut rand).map_err(|_| Error::Random)?;
+        self.vector_with_rand(impi, rand)
+    }
+
+    /// A vector with a given RAND (deterministic tests); the SQN still advances.
+    pub fn vector_with_rand(&self, impi: &str, rand: [u8; 16]) -> Result<AuthVector, Error> {
+        let mut subs = self.lock();
+        let s = subs.get_mut(impi).ok_or(Error::UnknownSubscriber)?;
+        let sqn = s.sqn;
+        s.sqn = (sqn + 1) & SQN_MASK;
+        let autn = aka::make_autn(&s.milenage, &rand, sqn, &s.amf);
+        let keys = s.milenage.f2345(&rand);
+        Ok(AuthVector {
+            rand,
+            autn,
+            xres: keys.res,
+            ck: keys.ck,
+            ik: keys.ik,
+            sqn,
+        })
+    }
+
+    /// Resynchronisation (TS 33.102 §6.3.5): verifies AUTS against the RAND it answers, sets the
+    /// SQN past SQN_MS and returns a fresh vector.
+    pub fn resync(
+        &self,
+        impi: &str,
+        rand: &[u8; 16],
+        auts: &[u8; 14],
+    ) -> Result<AuthVector, Error> {
+        {
+            let mut subs = self.lock();
+            let s = subs.get_mut(impi).ok_or(Error::UnknownSubscriber)?;
+            let sqn_ms = aka::verify_auts(&s.milenage, rand, auts).ok_or(Error::AutsInvalid)?;
+            s.sqn = (sqn_ms + 1) & SQN_MASK;
+        }
+        self.vector(impi)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[subscriber]]
+impi = "alice@ims.example.org"
+impus = ["sip:alice@ims.example.org", "tel:+15550100"]
+k = "0396eb317b6d1c36f19c1c84cd6ffd16"
+op = "ff53bade17df5d4e793073ce9d7579fa"
+amf = "af17"
+sqn = "fd8eef40df7d"
+"#;
+
+    #[test]
+    fn vector_matches_milenage_set_2_and_sqn_advances() {
+        let hss = Hss::new(parse_subscribers(GOOD).unwrap());
+        let rand = hex::decode_array::<16>("c00d603103dcee52c4478119494202e8").unwrap();
+        let v = hss.vector_with_rand("alice@ims.example.org", rand).unwrap();
+        assert_eq!(hex::encode(&v.autn), "39f96cd9800faf175df5b31807e258b0");
+        assert_eq!(v.xres, Res::from_hex("d3a628ed988620f0").unwrap());
+        assert_eq!(hss.next_sqn("alice@ims.example.org"), Some(0xfd8eef40df7e));
+        assert_eq!(hss.impi_of("tel:+15550100"), Some("alice@ims.example.org"));
+        assert!(matches!(
+            hss.vector("nobody"),
+            Err(Error::UnknownSubscriber)
+        ));
+    }
+
+    #[test]
+    fn rejects_invalid_files() {
+        for (text, needle) in [
+            (
+                GOOD.replace("op = ", "opc = \"00000000000000000000000000000000\"\nop = "),
+                "exactly one of op and opc",
+            ),
+            (GOOD.replace("op = ", "oq = "), "unknown field"),
+            (GOOD.replace("0396eb31", "0396eb3"), "subscriber[0].k"),
+            (GOOD.replace("af17", "af1z"), "subscriber[0].amf"),
+            (GOOD.replace("\"sip:alice@ims.example.org\", ", ""), ""),
+            (
+                GOOD.replace("[\"sip:alice@ims.example.org\", \"tel:+15550100\"]", "[]"),
+                "at least one",
+            ),
+            (format!("{GOOD}{GOOD}"), "duplicate IMPI"),
+            (String::new(), "no [[subscriber]]"),
+        ] {
+            match parse_subscribers(&text) {
+                Err(Error::Config(msg)) => {
+                    assert!(msg.contains(needle), "{msg} should mention {needle}");
+                    assert!(!msg.contains("0396eb"), "error leaks key: {msg}");
+                }
+                Ok(_) if needle.is_empty() => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn resync_moves_sqn_past_the_ue() {
+        let hss = Hss::new(parse_subscribers(GOOD).unwrap());
+        let sub = parse_subscribers(GOOD).unwrap().pop().unwrap();
+        let usim = aka::Usim::new(sub.milenage, 0xfd8eef40ff00, aka::Usim::DEFAULT_DELTA);
+        let rand = [5u8; 16];
+        let auts = usim.auts(&rand);
+        let v = hss.resync("alice@ims.example.org", &rand, &auts).unwrap();
+        assert_eq!(v.sqn, 0xfd8eef40ff01);
+        let mut bad = auts;
+        bad[7] ^= 0x40;
+        assert!(matches!(
+            hss.resync("alice@ims.example.org", &rand, &bad),
+            Err(Error::AutsInvalid)
+        ));
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the reference IMS lab.
+
+mod milenage;
