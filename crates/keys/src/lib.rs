@@ -18,10 +18,10 @@ pub mod bundle;
 mod error;
 // SEAL pub mod seal;
 pub mod secret;
-// STORE pub mod store;
+pub mod store;
 
 pub use bundle::KeyBundle;
 pub use error::{DecodeError, Error, Field, MalformedToken};
-// SEAL pub use seal::{AadContext, Opener, OpenerConfig, Sealer};
+// SEAL pub use seal::{AadContext, Opener, OpenerConfig, Sealer, derive_key};
 pub use secret::{Ck, Fingerprint, Ik, SealingKey, SecretBytes, fingerprint};
-// STORE pub use store::{InsertOutcome, Inserted, KeyStore, StoreConfig, StoreStats, Wait, WaiterId};
+pub use store::{InsertOutcome, Inserted, KeyStore, StoreConfig, StoreStats, Wait, WaiterId};
