@@ -16,12 +16,12 @@
 
 pub mod bundle;
 mod error;
-// SEAL pub mod seal;
+pub mod seal;
 pub mod secret;
 pub mod store;
 
 pub use bundle::KeyBundle;
 pub use error::{DecodeError, Error, Field, MalformedToken};
-// SEAL pub use seal::{AadContext, Opener, OpenerConfig, Sealer, derive_key};
+pub use seal::{AadContext, Opener, OpenerConfig, Sealer, derive_key};
 pub use secret::{Ck, Fingerprint, Ik, SealingKey, SecretBytes, fingerprint};
 pub use store::{InsertOutcome, Inserted, KeyStore, StoreConfig, StoreStats, Wait, WaiterId};

@@ -109,6 +109,12 @@ macro_rules! fixed_secret {
             pub const fn expose_secret(&self) -> &[u8; $len] {
                 &self.0
             }
+
+            /// Lets derivations write straight into the secret, with no stack copy to wipe.
+            #[allow(dead_code, reason = "used by some of the types the macro defines")]
+            pub(crate) fn expose_secret_mut(&mut self) -> &mut [u8; $len] {
+                &mut self.0
+            }
         }
 
         impl fmt::Debug for $name {

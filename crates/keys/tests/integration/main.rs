@@ -1,7 +1,7 @@
 //! Integration tests of ikt-keys: one binary, a module per area.
 
 mod bundle;
-// mod redact;
-// mod seal;
+mod redact;
+mod seal;
 mod store;
 mod support;
