@@ -43,6 +43,43 @@ impl Drop for SubscriberEntry {
     }
 }
 
+/// OP or OPc of a subscriber.
+#[derive(Debug, Clone)]
+pub enum OperatorKey {
+    /// OP (OPc is derived with K).
+    Op(Op),
+    /// OPc.
+    Opc(Opc),
+}
+
+impl OperatorKey {
+    /// A MILENAGE instance for K with this operator key.
+    pub fn milenage(&self, k: &K) -> Milenage {
+        match self {
+            OperatorKey::Op(op) => Milenage::with_op(k, op),
+            OperatorKey::Opc(opc) => Milenage::with_opc(k, opc.clone()),
+        }
+    }
+}
+
+/// One provisioned subscription as the file states it: what both the HSS and the subscriber's
+/// USIM are built from.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    /// Private user identity.
+    pub impi: String,
+    /// Public user identities.
+    pub impus: Vec<String>,
+    /// K.
+    pub k: K,
+    /// OP or OPc.
+    pub operator_key: OperatorKey,
+    /// AMF.
+    pub amf: [u8; 2],
+    /// The SQN the HSS uses next.
+    pub sqn: u64,
+}
+
 /// A validated subscriber: identities, MILENAGE instance, AMF and next SQN.
 #[derive(Debug)]
 pub struct Subscriber {
@@ -84,7 +121,7 @@ fn valid_identity(s: &str) -> bool {
 }
 
 impl SubscriberEntry {
-    fn validate(&self, index: usize) -> Result<Subscriber, Error> {
+    fn validate(&self, index: usize) -> Result<Provisioned, Error> {
         if !valid_identity(&self.impi) {
             return Err(field_err(
                 index,
@@ -109,15 +146,13 @@ impl SubscriberEntry {
             }
         }
         let k = K::from_hex(&self.k).map_err(|e| field_err(index, "k", e))?;
-        let milenage = match (&self.op, &self.opc) {
-            (Some(op), None) => Milenage::with_op(
-                &k,
-                &Op::from_hex(op).map_err(|e| field_err(index, "op", e))?,
-            ),
-            (None, Some(opc)) => Milenage::with_opc(
-                &k,
-                Opc::from_hex(opc).map_err(|e| field_err(index, "opc", e))?,
-            ),
+        let operator_key = match (&self.op, &self.opc) {
+            (Some(op), None) => {
+                OperatorKey::Op(Op::from_hex(op).map_err(|e| field_err(index, "op", e))?)
+            }
+            (None, Some(opc)) => {
+                OperatorKey::Opc(Opc::from_hex(opc).map_err(|e| field_err(index, "opc", e))?)
+            }
             _ => {
                 return Err(field_err(
                     index,
@@ -130,21 +165,42 @@ impl SubscriberEntry {
         let sqn = aka::sqn_value(
             &hex::decode_array::<6>(&self.sqn).map_err(|e| field_err(index, "sqn", e))?,
         );
-        Ok(Subscriber {
+        Ok(Provisioned {
             impi: self.impi.clone(),
             impus: self.impus.clone(),
-            milenage,
+            k,
+            operator_key,
             amf,
             sqn,
         })
     }
 }
 
-/// Parses and validates a subscriber file's text.
+impl From<&Provisioned> for Subscriber {
+    fn from(p: &Provisioned) -> Self {
+        Subscriber {
+            impi: p.impi.clone(),
+            impus: p.impus.clone(),
+            milenage: p.operator_key.milenage(&p.k),
+            amf: p.amf,
+            sqn: p.sqn,
+        }
+    }
+}
+
+/// Parses and validates a subscriber file's text into HSS subscribers.
 pub fn parse_subscribers(text: &str) -> Result<Vec<Subscriber>, Error> {
+    Ok(parse_provisioning(text)?
+        .iter()
+        .map(Subscriber::from)
+        .collect())
+}
+
+/// Parses and validates a subscriber file's text, keeping the credentials (for building UEs).
+pub fn parse_provisioning(text: &str) -> Result<Vec<Provisioned>, Error> {
     let file: SubscriberFile = toml::from_str(text)
         .map_err(|e| Error::Config(format!("subscriber file: {}", e.message())))?;
-    let mut out: Vec<Subscriber> = Vec::with_capacity(file.subscriber.len());
+    let mut out: Vec<Provisioned> = Vec::with_capacity(file.subscriber.len());
     let mut impus = HashMap::new();
     for (i, entry) in file.subscriber.iter().enumerate() {
         let s = entry.validate(i)?;
@@ -244,6 +300,9 @@ impl Hss {
         let s = subs.get_mut(impi).ok_or(Error::UnknownSubscriber)?;
         let sqn = s.sqn;
         s.sqn = (sqn + 1) & SQN_MASK;
+        // RAND and SQN are public (RAND travels in the nonce); logged so a test can recompute
+        // every key of a run and prove none of them reached the logs.
+        tracing::debug!(impi, rand = %hex::encode(&rand), sqn, "hss: authentication vector");
         let autn = aka::make_autn(&s.milenage, &rand, sqn, &s.amf);
         let keys = s.milenage.f2345(&rand);
         Ok(AuthVector {
@@ -335,8 +394,12 @@ sqn = "fd8eef40df7d"
     #[test]
     fn resync_moves_sqn_past_the_ue() {
         let hss = Hss::new(parse_subscribers(GOOD).unwrap());
-        let sub = parse_subscribers(GOOD).unwrap().pop().unwrap();
-        let usim = aka::Usim::new(sub.milenage, 0xfd8eef40ff00, aka::Usim::DEFAULT_DELTA);
+        let p = parse_provisioning(GOOD).unwrap().pop().unwrap();
+        let usim = aka::Usim::new(
+            p.operator_key.milenage(&p.k),
+            0xfd8eef40ff00,
+            aka::Usim::DEFAULT_DELTA,
+        );
         let rand = [5u8; 16];
         let auts = usim.auts(&rand);
         let v = hss.resync("alice@ims.example.org", &rand, &auts).unwrap();

@@ -2,9 +2,16 @@
 #![forbid(unsafe_code)]
 
 use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use ikt_lab::config::LabConfig;
+use ikt_lab::hss::{self, Hss};
+use ikt_lab::network::{AgentHops, Network, NetworkConfig};
 
 /// Reference IMS network: HSS, S-CSCF, I-CSCF, P-CSCF and UEs on loopback.
 #[derive(Parser)]
@@ -37,6 +44,219 @@ enum Command {
         #[arg(long)]
         amf: String,
     },
+    /// Runs HSS, S-CSCF, I-CSCF and P-CSCF until SIGINT/SIGTERM; prints the P-CSCF's address.
+    Serve {
+        /// Subscriber file (TOML, `[[subscriber]]` tables).
+        #[arg(long)]
+        subscribers: PathBuf,
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        listen: Listen,
+    },
+    /// Runs the network and a UE per subscriber in one process and prints a report.
+    Demo {
+        /// Subscriber file; default: the built-in example (MILENAGE sets 2, 3 and 5).
+        #[arg(long)]
+        subscribers: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+        /// Insert a hop between P-CSCF and I-CSCF (a p-cscf-agent already running).
+        #[arg(long)]
+        pcscf_next_hop: Option<SocketAddr>,
+        /// Insert a hop between I-CSCF and S-CSCF (an s-cscf-agent already running).
+        #[arg(long)]
+        icscf_next_hop: Option<SocketAddr>,
+    },
+    /// Sends a command to a running `ims-lab serve`.
+    Ctl {
+        /// The admin endpoint `serve` printed.
+        #[arg(long, default_value = "127.0.0.1:5099")]
+        admin: SocketAddr,
+        #[command(subcommand)]
+        action: CtlAction,
+    },
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Lab config (realm, [registrar], [reauth]); defaults apply without it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Overrides `[reauth] max_failed_attempts`.
+    #[arg(long)]
+    max_failed_attempts: Option<u32>,
+}
+
+#[derive(clap::Args)]
+struct Listen {
+    /// P-CSCF SIP address (UEs register here).
+    #[arg(long, default_value = "127.0.0.1:5060")]
+    pcscf: SocketAddr,
+    /// I-CSCF SIP address.
+    #[arg(long, default_value = "127.0.0.1:5070")]
+    icscf: SocketAddr,
+    /// S-CSCF SIP address.
+    #[arg(long, default_value = "127.0.0.1:5080")]
+    scscf: SocketAddr,
+    /// Admin endpoint (UDP) for `ims-lab ctl`.
+    #[arg(long, default_value = "127.0.0.1:5099")]
+    admin: SocketAddr,
+    /// Where the P-CSCF sends requests toward the core (a p-cscf-agent); default the I-CSCF.
+    #[arg(long)]
+    pcscf_next_hop: Option<SocketAddr>,
+    /// Where the I-CSCF sends requests for the S-CSCF (an s-cscf-agent); default the S-CSCF.
+    #[arg(long)]
+    icscf_next_hop: Option<SocketAddr>,
+}
+
+#[derive(Subcommand)]
+enum CtlAction {
+    /// Network-initiated re-authentication of an IMPI.
+    Reauth {
+        /// The private identity.
+        impi: String,
+    },
+    /// Prints the counters.
+    Stats,
+    /// Prints the P-CSCF's key fingerprint for an IMPI.
+    Fingerprint {
+        /// The private identity.
+        impi: String,
+    },
+}
+
+fn lab_config(common: &Common) -> anyhow::Result<LabConfig> {
+    let mut cfg = match &common.config {
+        Some(p) => LabConfig::from_toml(
+            &std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        )?,
+        None => LabConfig::default(),
+    };
+    if let Some(n) = common.max_failed_attempts {
+        // Same validation as the file: build a one-line config and let it check the value.
+        let checked = LabConfig::from_toml(&format!("[reauth]\nmax_failed_attempts = {n}\n"))?;
+        cfg.reauth.max_failed_attempts = checked.reauth.max_failed_attempts;
+    }
+    Ok(cfg)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+    }
+}
+
+async fn serve(subscribers: PathBuf, common: Common, listen: Listen) -> anyhow::Result<()> {
+    let lab = lab_config(&common)?;
+    let hss = Arc::new(Hss::load(&subscribers)?);
+    let cfg = NetworkConfig {
+        lab,
+        pcscf: listen.pcscf,
+        icscf: listen.icscf,
+        scscf: listen.scscf,
+        admin: Some(listen.admin),
+    };
+    let hops = AgentHops {
+        pcscf_next_hop: listen.pcscf_next_hop,
+        icscf_next_hop: listen.icscf_next_hop,
+    };
+    let net = Network::start(cfg, hss, hops).await?;
+    let a = net.addrs();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "pcscf={}", a.pcscf)?;
+    writeln!(out, "icscf={}", a.icscf)?;
+    writeln!(out, "scscf={}", a.scscf)?;
+    if let Some(admin) = a.admin {
+        writeln!(out, "admin={admin}")?;
+    }
+    out.flush()?;
+    drop(out);
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    net.shutdown().await;
+    Ok(())
+}
+
+async fn demo(subscribers: Option<PathBuf>, common: Common, hops: AgentHops) -> anyhow::Result<()> {
+    let lab = lab_config(&common)?;
+    let text = match subscribers {
+        Some(p) => {
+            std::fs::read_to_string(&p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+        }
+        None => ikt_lab::demo::EXAMPLE_SUBSCRIBERS.to_string(),
+    };
+    let provisioned = hss::parse_provisioning(&text)?;
+    let report = ikt_lab::demo::run(&provisioned, lab, hops).await?;
+    print!("{}", report.render());
+    let ok = report.registered == report.ues
+        && report.keys_matched == report.registered
+        && report.keys_seen_by_ues == 0
+        && report.reauth.as_ref().is_none_or(|(_, ok)| *ok)
+        && report
+            .wrong_k
+            .as_ref()
+            .is_none_or(|(_, _, rejected)| *rejected);
+    if !ok {
+        anyhow::bail!("the demo did not run as expected");
+    }
+    Ok(())
+}
+
+async fn ctl(admin: SocketAddr, action: CtlAction) -> anyhow::Result<()> {
+    let command = match action {
+        CtlAction::Reauth { impi } => format!("reauth {impi}"),
+        CtlAction::Stats => "stats".into(),
+        CtlAction::Fingerprint { impi } => format!("fingerprint {impi}"),
+    };
+    let reply = ikt_lab::admin::request(admin, &command, Duration::from_secs(5)).await?;
+    if let Some(rest) = reply.strip_prefix("error: ") {
+        anyhow::bail!("{}", rest.trim());
+    }
+    print!(
+        "{}",
+        reply
+            .strip_prefix("ok")
+            .unwrap_or(&reply)
+            .trim_start_matches([' ', '\n'])
+    );
+    if !reply.ends_with('\n') {
+        println!();
+    }
+    Ok(())
+}
+
+fn run_async(f: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(f) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Usage errors exit with 2, like clap's own.
@@ -96,5 +316,24 @@ fn main() -> ExitCode {
                 Err(e) => usage_error(&e.to_string()),
             }
         }
+        Command::Serve {
+            subscribers,
+            common,
+            listen,
+        } => run_async(serve(subscribers, common, listen)),
+        Command::Demo {
+            subscribers,
+            common,
+            pcscf_next_hop,
+            icscf_next_hop,
+        } => run_async(demo(
+            subscribers,
+            common,
+            AgentHops {
+                pcscf_next_hop,
+                icscf_next_hop,
+            },
+        )),
+        Command::Ctl { admin, action } => run_async(ctl(admin, action)),
     }
 }

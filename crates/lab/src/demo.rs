@@ -1,0 +1,224 @@
+//! `ims-lab demo`: the network and its UEs in one process on loopback. Registers every UE,
+//! re-authenticates one on command, runs one failed-attempt sequence with a wrong K, and reports.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::Error;
+use crate::config::LabConfig;
+use crate::hss::{Hss, Provisioned, Subscriber};
+use crate::network::{AgentHops, Network, NetworkConfig};
+use crate::secret::K;
+use crate::ue::{self, Ue, UeConfig, UeEvent};
+
+/// The subscribers the demo uses when given none (MILENAGE sets 2, 3 and 5).
+pub const EXAMPLE_SUBSCRIBERS: &str = include_str!("../subscribers.example.toml");
+
+/// How long any single step may take before the demo reports it as failed.
+const STEP: Duration = Duration::from_secs(10);
+
+/// What the demo saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DemoReport {
+    /// UEs started.
+    pub ues: usize,
+    /// UEs that registered.
+    pub registered: usize,
+    /// UEs whose key fingerprint equals the P-CSCF's.
+    pub keys_matched: usize,
+    /// 401s the UEs saw with ck/ik still present (must be 0).
+    pub keys_seen_by_ues: u32,
+    /// Challenges the S-CSCF sent.
+    pub challenges: u64,
+    /// The re-authenticated IMPI and whether it re-registered with new, matching keys.
+    pub reauth: Option<(String, bool)>,
+    /// Policy limit in force.
+    pub max_failed_attempts: u32,
+    /// Policy action in force.
+    pub action: String,
+    /// The IMPI run with a wrong K, failed responses counted and whether the UE was rejected.
+    pub wrong_k: Option<(String, u64, bool)>,
+    /// Times the policy acted.
+    pub policy_actions: u64,
+    /// UEs deregistered by the network (NOTIFY terminated).
+    pub network_deregistrations: usize,
+}
+
+impl DemoReport {
+    /// The report as printed.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "registrations: {}/{} UEs registered",
+            self.registered, self.ues
+        );
+        let _ = writeln!(s, "challenges: {} sent by the S-CSCF", self.challenges);
+        let _ = writeln!(
+            s,
+            "keys matched UE<->P-CSCF: {}/{}",
+            self.keys_matched, self.registered
+        );
+        let _ = writeln!(
+            s,
+            "401s reaching a UE with ck/ik: {}",
+            self.keys_seen_by_ues
+        );
+        match &self.reauth {
+            Some((impi, ok)) => {
+                let _ = writeln!(
+                    s,
+                    "network-initiated re-authentication: {impi}: {}",
+                    if *ok {
+                        "re-registered with new keys, matched"
+                    } else {
+                        "FAILED"
+                    }
+                );
+            }
+            None => {
+                let _ = writeln!(s, "network-initiated re-authentication: not run");
+            }
+        }
+        match &self.wrong_k {
+            Some((impi, failures, rejected)) => {
+                let _ = writeln!(
+                    s,
+                    "failed-attempt policy: {impi} with a wrong K: {failures} failed responses, limit {}, action {}, {}",
+                    self.max_failed_attempts,
+                    self.action,
+                    if *rejected {
+                        "rejected"
+                    } else {
+                        "NOT rejected"
+                    }
+                );
+            }
+            None => {
+                let _ = writeln!(s, "failed-attempt policy: not run");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "policy actions: {}; deregistered by the network: {}",
+            self.policy_actions, self.network_deregistrations
+        );
+        s
+    }
+}
+
+/// Runs the demo with these subscribers and lab settings; `hops` inserts agents.
+pub async fn run(
+    provisioned: &[Provisioned],
+    lab: LabConfig,
+    hops: AgentHops,
+) -> Result<DemoReport, Error> {
+    let hss = Arc::new(Hss::new(provisioned.iter().map(Subscriber::from).collect()));
+    let mut cfg = NetworkConfig::loopback(lab.clone());
+    cfg.admin = None;
+    let net = Network::start(cfg, hss, hops).await?;
+    let result = scenario(&net, provisioned, &lab).await;
+    net.shutdown().await;
+    result
+}
+
+async fn scenario(
+    net: &Network,
+    provisioned: &[Provisioned],
+    lab: &LabConfig,
+) -> Result<DemoReport, Error> {
+    let pcscf = net.addrs().pcscf;
+    let mut ues = Vec::new();
+    for p in provisioned {
+        ues.push(Ue::spawn(UeConfig::from_provisioned(p, &lab.realm, pcscf)).await?);
+    }
+    let mut report = DemoReport {
+        ues: ues.len(),
+        max_failed_attempts: lab.reauth.max_failed_attempts,
+        action: lab.reauth.on_exceeded.as_str().into(),
+        ..DemoReport::default()
+    };
+    let outcomes = register_all(&ues).await;
+    for (ue, outcome) in ues.iter().zip(&outcomes) {
+        if let Ok(UeEvent::Registered { fingerprint, .. }) = outcome {
+            report.registered += 1;
+            if net.pcscf_fingerprint(ue.impi()).as_deref() == Some(fingerprint.as_str()) {
+                report.keys_matched += 1;
+            }
+        }
+    }
+    if let Some(ue) = ues.first().filter(|u| u.status().registered) {
+        let before = ue.fingerprint();
+        let mut rx = ue.events();
+        net.reauth(ue.impi()).await?;
+        let ok = match ue::wait_for(&mut rx, STEP, |e| {
+            matches!(e, UeEvent::Registered { .. } | UeEvent::Rejected(_))
+        })
+        .await
+        {
+            Ok(UeEvent::Registered { fingerprint, .. }) => {
+                Some(fingerprint.clone()) != before
+                    && net.pcscf_fingerprint(ue.impi()) == Some(fingerprint)
+            }
+            _ => false,
+        };
+        report.reauth = Some((ue.impi().to_string(), ok));
+    }
+    if let Some((ue, p)) = ues
+        .last()
+        .zip(provisioned.last())
+        .filter(|(u, _)| u.status().registered)
+    {
+        let failures_before = net.scscf_counts().auth_failures;
+        ue.set_k(wrong_k(&p.k)).await?;
+        let mut rx = ue.events();
+        net.reauth(ue.impi()).await?;
+        let rejected = matches!(
+            ue::wait_for(&mut rx, STEP, |e| matches!(e, UeEvent::Rejected(_))).await,
+            Ok(UeEvent::Rejected(403))
+        );
+        if lab.reauth.on_exceeded == crate::config::ExceededAction::Deregister {
+            // The NOTIFY terminated may arrive just after the 403.
+            let _ = ue::wait_for(&mut rx, STEP, |e| {
+                matches!(e, UeEvent::NetworkDeregistered(_))
+            })
+            .await;
+        }
+        report.wrong_k = Some((
+            ue.impi().to_string(),
+            net.scscf_counts().auth_failures - failures_before,
+            rejected,
+        ));
+    }
+    let counts = net.scscf_counts();
+    report.challenges = counts.challenges;
+    report.policy_actions = counts.policy_actions;
+    report.keys_seen_by_ues = ues.iter().map(|u| u.status().keys_seen_in_401).sum();
+    report.network_deregistrations = ues
+        .iter()
+        .filter(|u| !u.status().registered)
+        .count()
+        .min(report.registered);
+    Ok(report)
+}
+
+/// The wrong K the demo uses: every bit of the right one flipped (so a log scan can recompute it).
+pub fn wrong_k(k: &K) -> K {
+    let mut bytes = *k.expose();
+    for b in &mut bytes {
+        *b = !*b;
+    }
+    let out = K::new(bytes);
+    zeroize::Zeroize::zeroize(&mut bytes);
+    out
+}
+
+async fn register_all(ues: &[Ue]) -> Vec<Result<UeEvent, Error>> {
+    // One after another: each UE's outcome is then attributable in the log.
+    let mut out = Vec::new();
+    for ue in ues {
+        out.push(ue.register_and_wait(STEP).await);
+    }
+    out
+}

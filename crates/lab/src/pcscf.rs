@@ -1,0 +1,428 @@
+//! P-CSCF: the UE's first hop. Adds Path, forwards toward the core, takes ck/ik out of AKA 401s
+//! and keeps them per UE (standing in for the IPsec SAs), subscribes to the reg event of each
+//! registered user, and fails closed when a 401 carries no usable keys.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ikt_sip::{HeaderName, Message};
+use tokio::net::UdpSocket;
+
+use crate::Error;
+use crate::challenge;
+use crate::compose::{self, Builder};
+use crate::reginfo;
+use crate::secret::{self, Ck, Ik};
+use crate::via;
+
+/// Counters of the P-CSCF.
+#[derive(Debug, Default)]
+pub struct PcscfStats {
+    /// AKA 401s whose keys were taken and stored.
+    pub keys_stored: AtomicU64,
+    /// AKA 401s turned into 503 because they carried no usable keys.
+    pub fail_closed: AtomicU64,
+    /// 200 OKs to REGISTER with a non-zero expiry.
+    pub registrations: AtomicU64,
+    /// Key sets dropped because a registration ended.
+    pub keys_dropped: AtomicU64,
+    /// reg-event NOTIFYs received for the P-CSCF's own subscriptions.
+    pub notifies: AtomicU64,
+}
+
+#[derive(Default)]
+struct UeKeys {
+    pending: Option<(Ck, Ik)>,
+    active: Option<(Ck, Ik)>,
+}
+
+struct Txn {
+    key: String,
+    is_register: bool,
+}
+
+#[derive(Default)]
+struct State {
+    txns: HashMap<String, Txn>,
+    keys: HashMap<String, UeKeys>,
+    impu_to_key: HashMap<String, String>,
+    subscribed: HashMap<String, String>,
+    own_call_ids: HashMap<String, String>,
+}
+
+/// The P-CSCF.
+pub struct Pcscf {
+    socket: Arc<UdpSocket>,
+    addr: SocketAddr,
+    next_hop: SocketAddr,
+    state: Mutex<State>,
+    stats: PcscfStats,
+}
+
+impl std::fmt::Debug for Pcscf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pcscf")
+            .field("addr", &self.addr)
+            .field("next_hop", &self.next_hop)
+            .finish_non_exhaustive()
+    }
+}
+
+type Out = Vec<(Vec<u8>, SocketAddr)>;
+
+/// Bound on remembered transactions; the oldest are forgotten past it (their responses are still
+/// relayed, only key bookkeeping for them is lost).
+const MAX_TXNS: usize = 65_536;
+
+fn is_hex32(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Pcscf {
+    /// A P-CSCF on this socket that sends requests toward the core to `next_hop`.
+    pub fn new(socket: Arc<UdpSocket>, next_hop: SocketAddr) -> Result<Arc<Self>, Error> {
+        let addr = socket.local_addr()?;
+        Ok(Arc::new(Self {
+            socket,
+            addr,
+            next_hop,
+            state: Mutex::new(State::default()),
+            stats: PcscfStats::default(),
+        }))
+    }
+
+    /// Its SIP address (what UEs send to).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &PcscfStats {
+        &self.stats
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Fingerprint of the keys of `impi`'s current registration (see [`secret::fingerprint`]).
+    pub fn fingerprint(&self, impi: &str) -> Option<String> {
+        let st = self.lock();
+        st.keys
+            .get(impi)?
+            .active
+            .as_ref()
+            .map(|(ck, ik)| secret::fingerprint(ck, ik))
+    }
+
+    /// Fingerprint of the keys of `impi`'s latest challenge (registered or not yet).
+    pub fn pending_fingerprint(&self, impi: &str) -> Option<String> {
+        let st = self.lock();
+        st.keys
+            .get(impi)?
+            .pending
+            .as_ref()
+            .map(|(ck, ik)| secret::fingerprint(ck, ik))
+    }
+
+    /// Runs the receive loop until `shutdown` flips to true.
+    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut buf = vec![0u8; 65_535];
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                r = self.socket.recv_from(&mut buf) => {
+                    let Ok((n, src)) = r else { continue };
+                    for (bytes, to) in self.handle(&buf[..n], src) {
+                        if let Err(e) = self.socket.send_to(&bytes, to).await {
+                            tracing::warn!(%to, error = %e, "p-cscf: send failed");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle(&self, bytes: &[u8], src: SocketAddr) -> Out {
+        let msg = match ikt_sip::scan(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(%src, error = ?e, "p-cscf: unparsable datagram dropped");
+                return Vec::new();
+            }
+        };
+        if msg.is_request() {
+            self.on_request(&msg, src)
+        } else {
+            self.on_response(&msg)
+        }
+    }
+
+    fn on_request(&self, msg: &Message<'_>, src: SocketAddr) -> Out {
+        if msg.method() == Some("ACK") {
+            return Vec::new();
+        }
+        let call_id = msg.call_id().unwrap_or("");
+        if msg.method() == Some("NOTIFY") && self.lock().own_call_ids.contains_key(call_id) {
+            return self.on_own_notify(msg, src);
+        }
+        let target = msg
+            .request_uri()
+            .and_then(compose::uri_addr)
+            .filter(|a| *a != self.addr);
+        let branch = via::new_branch();
+        let my_via = format!("SIP/2.0/UDP {};branch={branch};rport", self.addr);
+        if let Some(ue) = target {
+            // Toward a UE (a NOTIFY from the S-CSCF routed by Path): drop our Route entry.
+            let without_route = self.strip_own_route(msg);
+            let Ok(m) = ikt_sip::scan(&without_route) else {
+                return Vec::new();
+            };
+            return vec![(via::push(&m, &my_via), ue)];
+        }
+        let mut bytes = via::push(msg, &my_via);
+        if msg.method() == Some("REGISTER") {
+            let Ok(m) = ikt_sip::scan(&bytes) else {
+                return Vec::new();
+            };
+            let path = format!("Path: <sip:term@{};lr>\r\n", self.addr);
+            let at = m.head_end();
+            let mut v = bytes[..at].to_vec();
+            v.extend_from_slice(path.as_bytes());
+            v.extend_from_slice(&bytes[at..]);
+            bytes = v;
+            let username = msg
+                .headers_named(HeaderName::Authorization)
+                .next()
+                .and_then(|h| challenge::parse(msg.value(h)))
+                .and_then(|d| d.param("username").map(str::to_string));
+            let impu = msg.to().map(|t| t.uri.to_string()).unwrap_or_default();
+            let key = username.unwrap_or_else(|| impu.clone());
+            let mut st = self.lock();
+            if st.txns.len() >= MAX_TXNS {
+                st.txns.clear();
+            }
+            st.impu_to_key.insert(impu, key.clone());
+            st.txns.insert(
+                branch,
+                Txn {
+                    key,
+                    is_register: true,
+                },
+            );
+        }
+        let _ = src;
+        vec![(bytes, self.next_hop)]
+    }
+
+    fn strip_own_route(&self, msg: &Message<'_>) -> Vec<u8> {
+        let bytes = msg.bytes();
+        let own = msg
+            .headers_named(HeaderName::Route)
+            .find(|h| compose::uri_addr(compose::uri_of(msg.value(h))) == Some(self.addr));
+        match own {
+            Some(h) if !msg.value(h).contains(',') => {
+                let mut v = bytes[..h.line.start].to_vec();
+                v.extend_from_slice(&bytes[h.line.end..]);
+                v
+            }
+            _ => bytes.to_vec(),
+        }
+    }
+
+    fn on_response(&self, msg: &Message<'_>) -> Out {
+        let Some(top) = via::top(msg) else {
+            return Vec::new();
+        };
+        if top.host != self.addr.ip().to_string() || top.port != Some(self.addr.port()) {
+            tracing::debug!("p-cscf: response whose top Via is not ours dropped");
+            return Vec::new();
+        }
+        let branch = top.branch.unwrap_or_default();
+        let popped = via::pop(msg);
+        let Ok(m) = ikt_sip::scan(&popped) else {
+            return Vec::new();
+        };
+        let Some(next) = via::top(&m).and_then(|v| v.response_target()) else {
+            // Our own request (the reg-event SUBSCRIBE): nothing to forward.
+            return Vec::new();
+        };
+        let txn = self.lock().txns.remove(&branch);
+        let Some(txn) = txn.filter(|t| t.is_register) else {
+            return vec![(popped, next)];
+        };
+        match m.status() {
+            Some(401) | Some(407) => self.on_challenge(&m, &txn, next),
+            Some(200) => self.on_register_ok(&m, &txn, popped.clone(), next),
+            _ => vec![(popped, next)],
+        }
+    }
+
+    fn on_challenge(&self, m: &Message<'_>, txn: &Txn, next: SocketAddr) -> Out {
+        let aka = m.headers().iter().enumerate().find_map(|(i, h)| {
+            if h.name != HeaderName::WwwAuthenticate && h.name != HeaderName::ProxyAuthenticate {
+                return None;
+            }
+            let d = challenge::parse(m.value(h))?;
+            d.param("algorithm")
+                .is_some_and(|a| a.eq_ignore_ascii_case("AKAv1-MD5"))
+                .then_some((i, d))
+        });
+        let Some((index, d)) = aka else {
+            return vec![(m.bytes().to_vec(), next)];
+        };
+        let keys = match (d.param("ck"), d.param("ik")) {
+            (Some(ck), Some(ik)) if is_hex32(ck) && is_hex32(ik) => {
+                Ck::from_hex(ck).ok().zip(Ik::from_hex(ik).ok())
+            }
+            _ => None,
+        };
+        let Some((ck, ik)) = keys else {
+            self.stats.fail_closed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                impi = txn.key,
+                call_id = m.call_id().unwrap_or(""),
+                "p-cscf: AKA challenge without usable ck/ik; answering 503 (fail closed)"
+            );
+            let mut b = Builder::response(503, "Service Unavailable");
+            for h in m.headers() {
+                if matches!(
+                    h.name,
+                    HeaderName::Via
+                        | HeaderName::From
+                        | HeaderName::To
+                        | HeaderName::CallId
+                        | HeaderName::CSeq
+                ) {
+                    b = b.header(m.name(h), m.value(h));
+                }
+            }
+            return vec![(b.header("Retry-After", "5").finish(), next)];
+        };
+        let fp = secret::fingerprint(&ck, &ik);
+        let h = &m.headers()[index];
+        let value = m.value(h);
+        let stripped = challenge::without(value, &d, &["ck", "ik"]);
+        let bytes = m.bytes();
+        let mut out = bytes[..h.value_range.start].to_vec();
+        out.extend_from_slice(stripped.as_bytes());
+        out.extend_from_slice(&bytes[h.value_range.end..]);
+        self.lock().keys.entry(txn.key.clone()).or_default().pending = Some((ck, ik));
+        self.stats.keys_stored.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            impi = txn.key,
+            fingerprint = fp,
+            "p-cscf: keys taken from the 401 and stored"
+        );
+        vec![(out, next)]
+    }
+
+    fn on_register_ok(&self, m: &Message<'_>, txn: &Txn, bytes: Vec<u8>, next: SocketAddr) -> Out {
+        let expires = m
+            .contacts()
+            .first()
+            .and_then(|c| c.expires())
+            .or_else(|| m.expires())
+            .unwrap_or(0);
+        let impus: Vec<String> = m
+            .p_associated_uris()
+            .iter()
+            .map(|a| a.uri.to_string())
+            .collect();
+        let mut out = vec![(bytes, next)];
+        let mut st = self.lock();
+        if expires == 0 {
+            if st.keys.remove(&txn.key).is_some() {
+                self.stats.keys_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            st.subscribed.remove(&txn.key);
+            tracing::info!(impi = txn.key, "p-cscf: de-registered; keys dropped");
+            return out;
+        }
+        let entry = st.keys.entry(txn.key.clone()).or_default();
+        if let Some(k) = entry.pending.take() {
+            entry.active = Some(k);
+        }
+        let fp = entry
+            .active
+            .as_ref()
+            .map(|(ck, ik)| secret::fingerprint(ck, ik));
+        self.stats.registrations.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            impi = txn.key,
+            fingerprint = fp.as_deref().unwrap_or("-"),
+            expires,
+            "p-cscf: registered"
+        );
+        for impu in &impus {
+            st.impu_to_key.insert(impu.clone(), txn.key.clone());
+        }
+        let impu = m.to().map(|t| t.uri.to_string()).unwrap_or_default();
+        if !st.subscribed.contains_key(&txn.key) && !impu.is_empty() {
+            let call_id = format!("pcscf-reg-{}", compose::token());
+            st.subscribed.insert(txn.key.clone(), call_id.clone());
+            st.own_call_ids.insert(call_id.clone(), txn.key.clone());
+            let me = format!("sip:pcscf@{}", self.addr);
+            let sub = Builder::request("SUBSCRIBE", &impu)
+                .header(
+                    "Via",
+                    &format!(
+                        "SIP/2.0/UDP {};branch={};rport",
+                        self.addr,
+                        via::new_branch()
+                    ),
+                )
+                .header("Max-Forwards", "70")
+                .header("From", &format!("<{me}>;tag={}", compose::token()))
+                .header("To", &format!("<{impu}>"))
+                .header("Call-ID", &call_id)
+                .header("CSeq", "1 SUBSCRIBE")
+                .header("Contact", &format!("<{me}>"))
+                .header("Event", "reg")
+                .header("Expires", &expires.to_string())
+                .finish();
+            out.push((sub, self.next_hop));
+        }
+        out
+    }
+
+    fn on_own_notify(&self, msg: &Message<'_>, src: SocketAddr) -> Out {
+        self.stats.notifies.fetch_add(1, Ordering::Relaxed);
+        let target = via::top(msg)
+            .and_then(|v| v.response_target())
+            .unwrap_or(src);
+        let reply = Builder::reply(msg, 200, "OK", &compose::token()).finish();
+        let regs = reginfo::read(&String::from_utf8_lossy(msg.body()));
+        let mut st = self.lock();
+        let key = st.own_call_ids.get(msg.call_id().unwrap_or("")).cloned();
+        if let Some(key) = key {
+            let ended = !regs.is_empty() && regs.iter().all(|r| r.state == "terminated");
+            let event = regs
+                .iter()
+                .flat_map(|r| r.contacts.iter())
+                .map(|c| c.event.as_str())
+                .next()
+                .unwrap_or("");
+            tracing::info!(impi = key, event, "p-cscf: reg-event NOTIFY");
+            if ended {
+                if st.keys.remove(&key).is_some() {
+                    self.stats.keys_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                st.subscribed.remove(&key);
+                if let Some(cid) = msg.call_id() {
+                    st.own_call_ids.remove(cid);
+                }
+                tracing::info!(
+                    impi = key,
+                    event,
+                    "p-cscf: registration terminated by the network; keys dropped"
+                );
+            }
+        }
+        vec![(reply, target)]
+    }
+}
