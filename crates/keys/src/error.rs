@@ -191,3 +191,53 @@ pub enum Error {
     #[error("random generator failed")]
     Random,
 }
+
+impl Error {
+    /// A short, stable snake_case name of the variant, for metric labels and log fields.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Error::SecretLength { .. } => "secret_length",
+            Error::SecretHex => "secret_hex",
+            Error::Decode(_) => "decode",
+            Error::InvalidField(_) => "invalid_field",
+            Error::StoreFull => "store_full",
+            Error::Conflict => "conflict",
+            Error::Expired => "expired",
+            Error::WaitersFull => "waiters_full",
+            Error::SealConfig(_) => "seal_config",
+            Error::Malformed(_) => "malformed",
+            Error::UnknownKid => "unknown_kid",
+            Error::BadTag => "bad_tag",
+            Error::BadPlaintext => "bad_plaintext",
+            Error::TooOld => "too_old",
+            Error::NotYetValid => "not_yet_valid",
+            Error::ReplayMismatch => "replay_mismatch",
+            Error::ReplayCacheFull => "replay_cache_full",
+            Error::SealFailed => "seal_failed",
+            Error::Random => "random",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_failures_have_distinct_kinds() {
+        let errs = [
+            Error::Malformed(MalformedToken::BadKid),
+            Error::UnknownKid,
+            Error::BadTag,
+            Error::BadPlaintext,
+            Error::TooOld,
+            Error::Expired,
+            Error::NotYetValid,
+            Error::ReplayMismatch,
+            Error::ReplayCacheFull,
+        ];
+        let kinds: std::collections::HashSet<_> = errs.iter().map(Error::kind).collect();
+        assert_eq!(kinds.len(), errs.len());
+        assert_eq!(Error::BadTag.kind(), "bad_tag");
+    }
+}

@@ -235,10 +235,6 @@ impl Entry {
             & (self.part(IMPU) == b.impu)
             & (self.part(ALGORITHM) == b.algorithm)
     }
-
-    fn heap_bytes(&self) -> usize {
-        core::mem::size_of::<Entry>() + self.text.len()
-    }
 }
 
 /// Table element: hashes and compares by nonce, so the set can be queried with a `&str`.
@@ -331,11 +327,18 @@ impl<W> KeyStore<W> {
         }
     }
 
-    /// Approximate bytes held by stored bundles: records, string payloads and table slots
-    /// (allocator overhead excluded).
+    /// Approximate heap bytes held by stored bundles: table slots (pointer plus control byte, at
+    /// the table's current capacity), records and string payloads, each allocation rounded up to
+    /// 16 bytes plus a 16-byte allocator header (waiters excluded).
     pub fn memory_estimate(&self) -> usize {
         let slots = self.entries.capacity() * (core::mem::size_of::<Slot>() + 1);
-        slots + self.entries.iter().map(|s| s.0.heap_bytes()).sum::<usize>()
+        let alloc = |n: usize| n.div_ceil(16) * 16 + 16;
+        slots
+            + self
+                .entries
+                .iter()
+                .map(|s| alloc(core::mem::size_of::<Entry>()) + alloc(s.0.text.len()))
+                .sum::<usize>()
     }
 
     /// Offers a bundle received at `now_ms`. Accepted bundles live until `now_ms + ttl_ms` or

@@ -197,6 +197,33 @@ fn waiters_are_bounded_and_cancellable() {
     ));
 }
 
+#[test]
+fn memory_per_pending_bundle_within_budget() {
+    // Realistic IMS identities: 33-byte realm, 44-byte nonce, 53-byte IMPU, 49-byte IMPI.
+    let mut s: KeyStore<()> = KeyStore::new(StoreConfig {
+        capacity: 20_000,
+        ..StoreConfig::default()
+    });
+    for n in [1usize, 1_000, 10_000] {
+        while s.len() < n {
+            let i = s.len();
+            let mut b = bundle(&format!("q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83v{i:08}"), 1);
+            b.call_id = format!("{i:08}-a84b4c76e66710@pc33.example");
+            s.insert(b, 0).unwrap();
+        }
+        let per_entry = s.memory_estimate() / s.len();
+        println!("entries {n}: about {per_entry} bytes per pending bundle");
+        assert!(
+            per_entry <= 512,
+            "{per_entry} bytes per entry at {n} entries"
+        );
+    }
+    println!(
+        "fixed record: {} bytes",
+        ikt_keys::store::ENTRY_RECORD_BYTES
+    );
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Insert { n: u8, key: u8, impi: u8 },
