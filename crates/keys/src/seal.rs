@@ -610,4 +610,47 @@ mod tests {
         assert_ne!(a, derive_key(&sec, "k1", "s1", "p2").unwrap());
         assert_eq!(a, derive_key(&sec, "k1", "s1", "p1").unwrap());
     }
+
+    #[test]
+    fn derivation_is_literal_design_formula() {
+        // DESIGN §2.2: info = "ikt1 seal" || s-agent id || p-agent id, no separators.
+        let sec = SecretBytes::from_slice(&[5; 32]).unwrap();
+        let hk = Hkdf::<Sha256>::new(Some(b"k1"), sec.expose_secret());
+        let mut want = [0u8; 32];
+        hk.expand(b"ikt1 sealscscf-1pcscf-1", &mut want).unwrap();
+        assert_eq!(
+            derive_key(&sec, "k1", "scscf-1", "pcscf-1")
+                .unwrap()
+                .expose_secret(),
+            &want
+        );
+    }
+
+    #[test]
+    fn pinned_token_vector() {
+        // Guards the wire format against accidental change: fixed secret, kid, ids, nonce, bundle.
+        let sec = SecretBytes::from_hex(
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        )
+        .unwrap();
+        let s = Sealer::new("k1", &sec, "scscf-1", "pcscf-1").unwrap();
+        let t = s.seal_with_nonce(&bundle(), "sip:a@b", [0; 12]).unwrap();
+        let mut o = Opener::new(OpenerConfig::default());
+        o.add_kid("k1", &sec, "scscf-1", "pcscf-1").unwrap();
+        let b = bundle();
+        assert_eq!(
+            o.open(&t, &AadContext::for_bundle(&b, "sip:a@b"), 10_000)
+                .unwrap(),
+            b
+        );
+        assert_eq!(t, PINNED);
+    }
+
+    /// Produced identically by an independent implementation (Python `cryptography`):
+    /// `tests/vectors/ikt1_token.py`.
+    const PINNED: &str = concat!(
+        "ikt1.k1.AAAAAAAAAAAAAAAAzKwqTi8p56OwSkzv1ZOvBzVNo7yHRQ97MZ4jQd23bWQFsMAjsxLFfWe8ktpl3v2eYRSt",
+        "tXWz3f-S6ufn-294msEaCfw08VBZY4DjSeTqRflvUNby3Uvwp0UhhfQKzBFIshoXQjLYYgSBMKF9buxFzjeCU6fqSOhx",
+        "_GlpXJFhmiNB8W8m2PrZn994mq9pe1xzt2bhmgE"
+    );
 }
