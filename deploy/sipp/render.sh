@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Renders a UE scenario template for each subscriber of a users file (IMPI;realm;K;OP;AMF per line;
+# default users.csv beside this script: the public TS 35.208 test sets 2, 3 and 5).
+# SIPp does not expand [fieldN] inside [authentication], so the values are written into the file.
+#
+# usage: deploy/sipp/render.sh TEMPLATE OUTDIR [USERS]   -> OUTDIR/<impi user part>.xml, one per line
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+template=$1 out=$2 users=${3:-$here/users.csv}
+mkdir -p "$out"
+while IFS=';' read -r impi realm k op amf; do
+  [ -n "$impi" ] || continue
+  case $impi in \#*) continue ;; esac
+  sed -e "s|@IMPI@|$impi|g" -e "s|@REALM@|$realm|g" -e "s|@K@|$k|g" -e "s|@OP@|$op|g" -e "s|@AMF@|$amf|g" \
+    "$template" >"$out/${impi%%@*}.xml"
+  echo "$out/${impi%%@*}.xml"
+done <"$users"
