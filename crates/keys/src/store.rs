@@ -32,7 +32,7 @@ use core::borrow::Borrow;
 use core::hash::{Hash, Hasher};
 use std::collections::{HashMap, HashSet};
 
-use crate::bundle::KeyBundle;
+use crate::bundle::{KeyBundle, MAX_FIELD_LEN};
 use crate::secret::{Ck, Ik};
 use crate::{Error, Field};
 
@@ -474,7 +474,8 @@ impl<W> KeyStore<W> {
 
     /// Asks to be woken when the bundle for `nonce` arrives, or at `deadline_ms`. If it is
     /// already stored (and matches `call_id`), answers [`Wait::Ready`] at once instead.
-    /// When too many waiters are parked, returns [`Error::WaitersFull`] and drops `token`.
+    /// When too many waiters are parked, returns [`Error::WaitersFull`] and drops `token`; a nonce
+    /// that could never be stored (empty or too long) gives [`Error::InvalidField`].
     pub fn register_waiter(
         &mut self,
         nonce: &str,
@@ -483,6 +484,10 @@ impl<W> KeyStore<W> {
         token: W,
         now_ms: u64,
     ) -> Result<Wait<W>, Error> {
+        if nonce.is_empty() || nonce.len() > MAX_FIELD_LEN {
+            // Such a nonce can never be stored: fail now rather than wait for the deadline.
+            return Err(Error::InvalidField(Field::Nonce));
+        }
         if let Some(bundle) = self.get(nonce, call_id, now_ms) {
             return Ok(Wait::Ready { bundle, token });
         }

@@ -3,5 +3,6 @@
 mod bundle;
 mod redact;
 mod seal;
+mod secret;
 mod store;
 mod support;
