@@ -59,6 +59,17 @@ impl<'a> Inbound<'_, 'a> {
             .into_iter()
             .find_map(|v| v.param(name).map(|value| value.unwrap_or("")))
     }
+
+    /// The values of parameter `name` on every Via that carries it, top down (`""` for a
+    /// flag). A response's own relay Via comes first, so an agent that tags its own Via can
+    /// skip it and find its peer's tag.
+    pub fn via_param_values(&self, name: &str) -> Vec<&'a str> {
+        self.message
+            .vias()
+            .into_iter()
+            .filter_map(|v| v.param(name).map(|value| value.unwrap_or("")))
+            .collect()
+    }
 }
 
 /// A hook's decision about one message.

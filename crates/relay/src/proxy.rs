@@ -289,8 +289,11 @@ impl Core {
         self.stats.answered();
         match origin.transport {
             Transport::Tcp => {
-                let id = origin.conn.expect("TCP origins carry their connection");
-                if let Err(reason) = self.tcp.send_on(id, response) {
+                let sent = match origin.conn {
+                    Some(id) => self.tcp.send_on(id, response),
+                    None => Err(DropReason::SendError),
+                };
+                if let Err(reason) = sent {
                     self.stats.dropped(reason);
                 }
             }

@@ -101,9 +101,10 @@ pub struct StatsSnapshot {
     pub received_requests: u64,
     /// Responses received (before any check).
     pub received_responses: u64,
-    /// Requests sent on to the next hop.
+    /// Requests sent on to the next hop (handed to the kernel, or queued on a TCP connection:
+    /// a later TCP failure also counts in `DropReason::SendError`).
     pub forwarded_requests: u64,
-    /// Responses sent on toward the previous hop.
+    /// Responses sent on toward the previous hop (same convention as `forwarded_requests`).
     pub forwarded_responses: u64,
     /// Responses the relay or a hook generated and sent back instead of forwarding.
     pub answered: u64,

@@ -90,6 +90,14 @@ impl TcpConns {
     /// Adds a connection; `None` when the table is full.
     fn insert(&self, peer: SocketAddr) -> Option<(ConnId, mpsc::Receiver<Vec<u8>>)> {
         let mut t = self.lock();
+        self.insert_locked(&mut t, peer)
+    }
+
+    fn insert_locked(
+        &self,
+        t: &mut Table,
+        peer: SocketAddr,
+    ) -> Option<(ConnId, mpsc::Receiver<Vec<u8>>)> {
         if t.by_id.len() >= self.max {
             return None;
         }
@@ -132,19 +140,21 @@ impl Core {
         addr: SocketAddr,
         bytes: Vec<u8>,
     ) -> Result<(), DropReason> {
-        let existing = {
-            let t = self.tcp.lock();
-            t.by_addr
-                .get(&addr)
-                .and_then(|id| t.by_id.get(id))
-                .map(|e| e.tx.clone())
-        };
-        if let Some(tx) = existing {
-            return push(&tx, bytes);
-        }
-        let Some((id, rx)) = self.tcp.insert(addr) else {
-            self.stats.tcp_refused();
-            return Err(DropReason::SendError);
+        // Look up and insert under one lock so concurrent senders share one new connection.
+        let (id, rx) = {
+            let mut t = self.tcp.lock();
+            if let Some(e) = t.by_addr.get(&addr).and_then(|id| t.by_id.get(id)) {
+                let tx = e.tx.clone();
+                drop(t);
+                return push(&tx, bytes);
+            }
+            match self.tcp.insert_locked(&mut t, addr) {
+                Some(new) => new,
+                None => {
+                    self.stats.tcp_refused();
+                    return Err(DropReason::SendError);
+                }
+            }
         };
         let result = self.tcp.send_on(id, bytes);
         let core = Arc::clone(self);

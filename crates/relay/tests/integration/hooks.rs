@@ -22,6 +22,11 @@ impl Hook for Park401 {
         }
         let (verdict, release) = Verdict::held();
         let tag = msg.via_param("ikt").map(str::to_owned);
+        assert_eq!(
+            msg.via_param_values("ikt"),
+            tag.as_deref().into_iter().collect::<Vec<_>>()
+        );
+        assert_eq!(msg.via_param("no-such-param"), None);
         self.parked
             .send((release, msg.bytes().to_vec(), tag))
             .unwrap();

@@ -17,13 +17,15 @@ fn scenario(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A port that was free a moment ago (SIPp needs a fixed port on the command line).
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A port free for UDP and TCP a moment ago (SIPp needs a fixed port on its command line).
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn sipp(dir: &Path, role: &str, args: &[String]) -> Command {
@@ -86,7 +88,17 @@ fn stat(stats: &[(String, String)], name: &str) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sipp_registers_through_the_relay() {
+async fn sipp_registers_through_the_relay_over_udp() {
+    register_through_relay("u1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_registers_through_the_relay_over_tcp() {
+    register_through_relay("t1").await;
+}
+
+/// Runs UAS and UAC scenarios with SIPp transport mode `mode` (`u1` UDP, `t1` TCP).
+async fn register_through_relay(mode: &str) {
     let found = Command::new("sipp")
         .arg("-v")
         .stdout(Stdio::null())
@@ -97,17 +109,23 @@ async fn sipp_registers_through_the_relay() {
         "sipp is not installed: apt-get install -y sip-tester"
     );
 
-    let dir = std::env::temp_dir().join(format!("ikt-relay-sipp-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("ikt-relay-sipp-{mode}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let uas_port = free_udp_port();
+    let uas_port = free_port();
     let uas_addr: SocketAddr = format!("127.0.0.1:{uas_port}").parse().unwrap();
     let relay = relay(Some((uas_addr, None)), Arc::new(NoHook), |_| {}).await;
-    let r = relay.udp_addrs()[0];
+    let r = if mode == "t1" {
+        relay.tcp_addrs()[0]
+    } else {
+        relay.udp_addrs()[0]
+    };
 
     let calls = CALLS.to_string();
     let uas_args = vec![
         "-sf".into(),
         scenario("uas_register.xml").display().to_string(),
+        "-t".into(),
+        mode.into(),
         "-p".into(),
         uas_port.to_string(),
         "-m".into(),
@@ -116,14 +134,27 @@ async fn sipp_registers_through_the_relay() {
     let uas = sipp(&dir, "uas", &uas_args)
         .spawn()
         .expect("start sipp uas");
-    // Give the UAS a moment to bind: the UAC's retransmissions cover any remaining race.
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Start the UAC only once the UAS holds its port (SIPp does not retransmit over TCP).
+    let deadline = std::time::Instant::now() + GUARD;
+    while if mode == "t1" {
+        std::net::TcpListener::bind(uas_addr).is_ok()
+    } else {
+        std::net::UdpSocket::bind(uas_addr).is_ok()
+    } {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sipp uas did not bind {uas_addr}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let uac_args = vec![
         "-sf".into(),
         scenario("uac_register.xml").display().to_string(),
         r.to_string(),
+        "-t".into(),
+        mode.into(),
         "-p".into(),
-        free_udp_port().to_string(),
+        free_port().to_string(),
         "-m".into(),
         calls.clone(),
         "-r".into(),
