@@ -174,17 +174,19 @@ async fn scenario(
         ue.set_k(wrong_k(&p.k)).await?;
         let mut rx = ue.events();
         net.reauth(ue.impi()).await?;
-        let rejected = matches!(
-            ue::wait_for(&mut rx, STEP, |e| matches!(e, UeEvent::Rejected(_))).await,
-            Ok(UeEvent::Rejected(403))
-        );
-        if lab.reauth.on_exceeded == crate::config::ExceededAction::Deregister {
-            // The NOTIFY terminated may arrive just after the 403.
-            let _ = ue::wait_for(&mut rx, STEP, |e| {
-                matches!(e, UeEvent::NetworkDeregistered(_))
-            })
-            .await;
-        }
+        // The 403 and the NOTIFY terminated travel different paths and may arrive in either order.
+        let want_notify = lab.reauth.on_exceeded == crate::config::ExceededAction::Deregister;
+        let (mut code, mut notified) = (None, !want_notify);
+        let _ = ue::wait_for(&mut rx, STEP, |e| {
+            match e {
+                UeEvent::Rejected(c) => code = Some(*c),
+                UeEvent::NetworkDeregistered(_) => notified = true,
+                _ => {}
+            }
+            code.is_some() && notified
+        })
+        .await;
+        let rejected = code == Some(403);
         report.wrong_k = Some((
             ue.impi().to_string(),
             net.scscf_counts().auth_failures - failures_before,

@@ -268,7 +268,7 @@ impl Ue {
 pub async fn wait_for(
     rx: &mut broadcast::Receiver<UeEvent>,
     limit: Duration,
-    pred: impl Fn(&UeEvent) -> bool,
+    mut pred: impl FnMut(&UeEvent) -> bool,
 ) -> Result<UeEvent, Error> {
     let fut = async {
         loop {
