@@ -8,11 +8,13 @@
 #     RAND in the challenge and the UE's K/OP);
 #   - no log (Kamailio, agents, lab) contains the hex of any CK or IK in play.
 #
-# usage: deploy/kamailio/test.sh [--standin] [MODE] [N]
+# usage: deploy/kamailio/test.sh [--standin | --no-agents] [MODE] [N]
 #   MODE      plain | sealed | grpc | quic (default grpc): the agents' mode
 #   N         registrations (default 20)
-#   --standin no agents and no lab: a SIPp stand-in S-CSCF answers with a fixed AKA challenge
-#             (test set 2); checks only the two Kamailio configs
+#   --standin   no agents and no lab: a SIPp stand-in S-CSCF answers with a fixed AKA challenge
+#               (ue1 of deploy/sipp/users.csv), and a keyless one for the fail-closed check
+#   --no-agents the lab S-CSCF directly behind the Kamailio I-CSCF (3GPP baseline: keys in clear
+#               at the I-CSCF, which the test then expects to see)
 #
 # Chain (full):    SIPp UE -> kamailio P-CSCF -> p-cscf-agent -> kamailio I-CSCF -> s-cscf-agent -> lab S-CSCF
 # Chain (standin): SIPp UE -> kamailio P-CSCF -> kamailio I-CSCF -> SIPp stand-in S-CSCF
@@ -22,11 +24,13 @@ root=$(cd "$here/../.." && pwd)
 sipp_dir=$root/deploy/sipp
 
 standin=0
+agents=1
 mode=grpc
 count=20
 for a in "$@"; do
   case $a in
     --standin) standin=1 ;;
+    --no-agents) agents=0 ;;
     plain|sealed|grpc|quic) mode=$a ;;
     [0-9]*) count=$a ;;
     *) echo "usage: $0 [--standin] [plain|sealed|grpc|quic] [N]" >&2; exit 2 ;;
@@ -97,19 +101,24 @@ if [ $standin = 1 ]; then
 else
   next_of_pcscf=sip:$ip:$pagent_port
   next_of_icscf=sip:$ip:$sagent_port
+  if [ $agents = 0 ]; then
+    next_of_pcscf=sip:$ip:$icscf_port
+    next_of_icscf=sip:$ip:$scscf_port
+  fi
   users=$sipp_dir/users.csv
   lab=$(find_bin ims-lab)
+  # Lab S-CSCF (with its HSS). `ims-lab serve` always starts its own P-CSCF and I-CSCF too; they get
+  # addresses of their own here and stay idle: the chain uses only its S-CSCF.
+  start scscf env RUST_LOG=info "$lab" serve --subscribers "$sipp_dir/subscribers.toml" \
+    --scscf "$ip:$scscf_port" --pcscf "$ip:5181" --icscf "$ip:5182" --admin "$ip:5199"
+  wait_udp $scscf_port
+fi
+if [ $standin = 0 ] && [ $agents = 1 ]; then
   certs=$(find_bin ikt-certs)
   sagent=$(find_bin s-cscf-agent)
   pagent=$(find_bin p-cscf-agent)
   "$certs" init --out "$work/tls" --agent pcscf-1 --agent scscf-1 >/dev/null
   od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$work/seal.hex"
-  # Lab S-CSCF (with its HSS) alone, behind the s-cscf-agent.
-  "$lab" serve --help 2>/dev/null | grep -q -- '--role' ||
-    fail "ims-lab cannot run the S-CSCF role alone yet (needed: ims-lab serve --role scscf --listen IP:PORT --subscribers FILE)"
-  start scscf "$lab" serve --role scscf --listen "$ip:$scscf_port" \
-    --subscribers "$sipp_dir/subscribers.toml"
-  wait_udp $scscf_port
   sealing_s="" ; sealing_p=""
   if [ "$mode" = sealed ]; then
     sealing_s=$'[peer.sealing]\nkid = "t1"\nsecret_file = "'$work/seal.hex$'"'
@@ -178,7 +187,10 @@ sleep 0.5   # workers up
 mapfile -t scenarios < <("$sipp_dir/render.sh" "$sipp_dir/ue_register.xml" "$work/scenarios" "$users")
 per_ue=$(( (count + ${#scenarios[@]} - 1) / ${#scenarios[@]} ))
 count=$(( per_ue * ${#scenarios[@]} ))
-echo "== $count registrations ($per_ue x ${#scenarios[@]} subscribers): SIPp UE -> Kamailio P-CSCF -> $([ $standin = 1 ] && echo "Kamailio I-CSCF -> SIPp stand-in S-CSCF" || echo "p-cscf-agent -> Kamailio I-CSCF -> s-cscf-agent ($mode) -> lab S-CSCF")"
+if [ $standin = 1 ]; then chain="Kamailio I-CSCF -> SIPp stand-in S-CSCF"
+elif [ $agents = 0 ]; then chain="Kamailio I-CSCF -> lab S-CSCF (no agents)"
+else chain="p-cscf-agent -> Kamailio I-CSCF -> s-cscf-agent ($mode) -> lab S-CSCF"; fi
+echo "== $count registrations ($per_ue x ${#scenarios[@]} subscribers): SIPp UE -> Kamailio P-CSCF -> $chain"
 success=0; failed=0; ue_rc=0
 : >"$work/ue_messages.log"
 for sc in "${scenarios[@]}"; do
@@ -247,16 +259,24 @@ if not seen or not seen <= expected:
     sys.exit(1)
 print(f"ok: the P-CSCF's key fingerprints {sorted(seen)} equal the UE's")
 import glob
-for log in glob.glob(f"{work}/*.log"):
-    if log.endswith(("ue_messages.log", "ue_received.log")) or log.endswith(".msg"):
-        continue  # SIP traces: checked for ck=/ik= above; they hold the UE's own RES
+logs = [l for l in glob.glob(f"{work}/*.log") if not l.endswith(("ue_messages.log", "ue_received.log"))]
+for log in logs:  # SIP traces are checked for ck=/ik= above (and hold the UE's own RES)
     text = open(log, errors="replace").read().lower()
     for s in secrets:
         if s in text:
             print(f"key material found in {log}")
             sys.exit(1)
-print(f"ok: no CK/IK hex in any of {len(glob.glob(work + '/*.log')) - 2} logs")
+print(f"ok: no CK/IK hex in any of {len(logs)} logs ({', '.join(sorted(l.rsplit('/', 1)[1] for l in logs))})")
 PY
+# Keys in clear on the SIP path between the agents: the I-CSCF counts 401s that carry ck/ik.
+in_clear=$(grep -c 'carries ck/ik in clear' "$work/icscf.log" || true)
+echo "challenges with ck/ik in clear at the I-CSCF: $in_clear"
+if [ $standin = 1 ] || [ $agents = 0 ] || [ "$mode" = plain ]; then
+  [ "$in_clear" -ge "$count" ] || fail "expected the baseline's keys in clear at the I-CSCF, counted $in_clear"
+else
+  [ "$in_clear" = 0 ] || fail "mode $mode: $in_clear challenges crossed the I-CSCF with ck/ik in clear"
+fi
+
 if [ $standin = 1 ]; then
   # Fail closed: an AKA challenge that arrives without ck/ik must become 503 at the UE, never a 401.
   kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
@@ -276,4 +296,4 @@ if [ $standin = 1 ]; then
   closed=$(grep -c 'failing closed' "$work/pcscf.log" || true)
   echo "ok: keyless challenges: $n503 x 503 at the UE, no 401; P-CSCF logged $closed fail-closed"
 fi
-echo "PASS: kamailio chain ($([ $standin = 1 ] && echo standin || echo "$mode")), $count registrations"
+echo "PASS: kamailio chain ($([ $standin = 1 ] && echo standin || { [ $agents = 0 ] && echo no-agents || echo "$mode"; })), $count registrations"
