@@ -72,6 +72,9 @@ fn register(port: u16) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Requests in flight at once in the pipelined case (well within the socket buffers).
+const WINDOW: usize = 32;
+
 fn round_trips(c: &mut Criterion) {
     let echo = echo_server();
     let relay = start_relay(echo);
@@ -102,6 +105,20 @@ fn round_trips(c: &mut Criterion) {
                 .recv_from(&mut buf)
                 .expect("response from the echo server");
             assert!(buf[..n].starts_with(b"SIP/2.0 200 OK"));
+        })
+    });
+    group.throughput(Throughput::Elements(WINDOW as u64));
+    group.bench_function("pipelined_window_32", |b| {
+        b.iter(|| {
+            for _ in 0..WINDOW {
+                client.send_to(&req, relay).unwrap();
+            }
+            for _ in 0..WINDOW {
+                let (n, _) = client
+                    .recv_from(&mut buf)
+                    .expect("response through the relay");
+                assert!(buf[..n].starts_with(b"SIP/2.0 200 OK"));
+            }
         })
     });
     group.finish();

@@ -4,6 +4,7 @@
 //! TCP pushes onto the connection's bounded queue. A message therefore stays on the task that
 //! received it until it leaves (DESIGN §9), and nothing here can stall on a slow peer.
 
+use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -432,7 +433,8 @@ impl Core {
             out.push(b';');
             out.extend_from_slice(CONN_PARAM.as_bytes());
             out.push(b'=');
-            out.extend_from_slice(id.0.to_string().as_bytes());
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, "{}", id.0);
         }
         out.extend_from_slice(b"\r\n");
         if mf.is_none() {
@@ -447,7 +449,7 @@ impl Core {
         for (range, replacement) in edits.into_iter().flatten() {
             out.extend_from_slice(&bytes[pos..range.start]);
             if let Some(n) = replacement {
-                out.extend_from_slice(n.to_string().as_bytes());
+                let _ = write!(out, "{n}");
             }
             pos = range.end;
         }

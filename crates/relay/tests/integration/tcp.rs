@@ -216,3 +216,43 @@ async fn idle_connections_are_closed() {
         .unwrap();
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn response_falls_back_to_the_via_address_when_the_request_connection_is_gone() {
+    let uas = TcpListener::bind(localhost()).await.unwrap();
+    let uas_addr = uas.local_addr().unwrap();
+    // Where the UAC's Via says it listens.
+    let uac_listener = TcpListener::bind(localhost()).await.unwrap();
+    let uac_addr = uac_listener.local_addr().unwrap();
+    let relay = relay(Some((uas_addr, None)), Arc::new(NoHook), |_| {}).await;
+    let r = relay.tcp_addrs()[0];
+
+    let mut uac = TcpStream::connect(r).await.unwrap();
+    let req = register(
+        "TCP",
+        &uac_addr.to_string(),
+        "z9hG4bKgone",
+        "call-gone",
+        Some(70),
+    );
+    write_all(&mut uac, req.as_bytes()).await;
+    let (mut srv, _) = tokio::time::timeout(GUARD, uas.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut pending = Vec::new();
+    let fwd = text(&read_sip(&mut srv, &mut pending).await);
+    let (via_line, _) = relay_via(&fwd, "TCP", &r.to_string(), "ikt-cid=");
+
+    drop(uac);
+    wait_stats(&relay, "request connection closed", |s| s.tcp_closed == 1).await;
+    let resp = response_to(&fwd, "200 OK", "");
+    write_all(&mut srv, resp.as_bytes()).await;
+    let (mut back_conn, _) = tokio::time::timeout(GUARD, uac_listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut pending = Vec::new();
+    let back = text(&read_sip(&mut back_conn, &mut pending).await);
+    assert_eq!(back, without_line(&resp, &via_line));
+}

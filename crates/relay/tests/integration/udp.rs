@@ -272,3 +272,37 @@ async fn shutdown_stops_the_relay() {
         .await
         .expect("port released after shutdown");
 }
+
+#[tokio::test]
+async fn compact_and_comma_separated_vias_are_handled_byte_exact() {
+    let uas = UdpPeer::new().await;
+    let uac = UdpPeer::new().await;
+    let relay = relay(Some((uas.addr, None)), Arc::new(NoHook), |_| {}).await;
+    let r = relay.udp_addrs()[0];
+    // Compact header names, as UEs on small links send them.
+    let req = register(
+        "UDP",
+        &uac.addr.to_string(),
+        "z9hG4bKcompact",
+        "call-compact",
+        Some(5),
+    )
+    .replace("Via: ", "v: ")
+    .replace("Call-ID: ", "i: ");
+    uac.send(req.as_bytes(), r).await;
+    let fwd = text(&uas.recv().await.0);
+    let (via_line, _) = relay_via(&fwd, "UDP", &r.to_string(), "");
+    assert_eq!(fwd, expected_request(&req, &via_line));
+
+    // The next hop folds all Vias into one comma-separated compact header.
+    let ours = via_line
+        .trim_start_matches("Via: ")
+        .trim_end_matches("\r\n");
+    let theirs = req.lines().find_map(|l| l.strip_prefix("v: ")).unwrap();
+    let resp = format!(
+        "SIP/2.0 200 OK\r\nv: {ours} , {theirs}\r\nFrom: <sip:alice@ims.example.com>;tag=4fa3\r\nTo: <sip:alice@ims.example.com>;tag=s\r\ni: call-compact\r\nCSeq: 1 REGISTER\r\nl: 0\r\n\r\n"
+    );
+    uas.send(resp.as_bytes(), r).await;
+    let back = text(&uac.recv().await.0);
+    assert_eq!(back, resp.replacen(&format!("{ours} , "), "", 1));
+}
