@@ -40,6 +40,16 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
 }
 
+/// Checks that an agent id is usable as a certificate DNS SAN and a Via param value.
+pub fn valid_agent_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 63
+        && !id.starts_with(['-', '.'])
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
 /// Helper for validation errors: `field` is the dotted TOML path.
 pub fn invalid(path: &Path, field: &str, why: impl std::fmt::Display) -> Error {
     Error::Config {

@@ -12,6 +12,8 @@
 //! - [`secret`]: reading shared secrets from files, never from the TOML itself.
 //! - [`config`]: loading a TOML file into a typed struct with errors that name the field.
 //! - [`mode`]: the four key transport modes.
+//! - [`transaction`]: bounded, short-lived memory of REGISTER transactions.
+//! - [`wire`]: key bundles between the store's secret types and the protobuf the transports carry.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -20,6 +22,8 @@ pub mod mode;
 pub mod secret;
 pub mod signals;
 pub mod telemetry;
+pub mod transaction;
+pub mod wire;
 
 pub use mode::Mode;
 

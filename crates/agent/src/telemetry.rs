@@ -105,3 +105,36 @@ fn describe() {
         "Key transport handshakes refused, by reason."
     );
 }
+
+/// Counts one SIP message in [`SIP_MESSAGES`] with low-cardinality labels: the direction
+/// (`request`/`response`) and a kind (`REGISTER`, `NOTIFY`, `SUBSCRIBE`, `other` for requests;
+/// `401`, `407`, `2xx`, `other` for responses).
+pub fn count_sip(msg: &ikt_sip::Message<'_>) {
+    let (direction, kind) = sip_labels(msg);
+    metrics::counter!(SIP_MESSAGES, "direction" => direction, "kind" => kind).increment(1);
+}
+
+/// The labels [`count_sip`] uses for a message.
+pub fn sip_labels(msg: &ikt_sip::Message<'_>) -> (&'static str, &'static str) {
+    match msg.status() {
+        Some(401) => ("response", "401"),
+        Some(407) => ("response", "407"),
+        Some(200..=299) => ("response", "2xx"),
+        Some(_) => ("response", "other"),
+        None => {
+            let m = msg.method().unwrap_or("");
+            let kind = ["REGISTER", "NOTIFY", "SUBSCRIBE"]
+                .into_iter()
+                .find(|k| m.eq_ignore_ascii_case(k))
+                .unwrap_or("other");
+            ("request", kind)
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch: the time base of bundles and tokens.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,4 +1,95 @@
-//! Sidecar beside the P-CSCF: restores CK/IK into AKA 401s exactly as the P-CSCF expects.
+//! `p-cscf-agent`: the sidecar beside the S-CSCF.
 #![forbid(unsafe_code)]
 
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use p_cscf_agent::{config, run::Agent};
+
+/// Sidecar beside a P-CSCF: relays SIP between the P-CSCF and the core, and puts CK/IK back
+/// into AKA 401s in the exact form Kamailio's S-CSCF emits, from a sealed `kt` header param or
+/// from bundles received over gRPC or QUIC (mutual TLS 1.3). A 401 whose keys do not arrive in
+/// `key_wait` becomes 503 with Retry-After. SIGHUP reloads certificates, peers and sealing kids;
+/// SIGINT/SIGTERM shut down gracefully.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// The TOML config file (see deploy/config/p-cscf-agent.toml for an annotated example).
+    #[arg(long, short, default_value = "/etc/ikt/p-cscf-agent.toml")]
+    config: PathBuf,
+    /// Validate the config (including secret and certificate files), print a summary and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cfg = match config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("p-cscf-agent: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check_config {
+        println!(
+            "config ok: id={} listen={} core={} grpc={} quic={} peers={}",
+            cfg.id,
+            cfg.sip.listen,
+            cfg.sip.core,
+            cfg.transport
+                .as_ref()
+                .and_then(|t| t.grpc_listen)
+                .map_or("-".into(), |a| a.to_string()),
+            cfg.transport
+                .as_ref()
+                .and_then(|t| t.quic_listen)
+                .map_or("-".into(), |a| a.to_string()),
+            cfg.peers.keys().cloned().collect::<Vec<_>>().join(",")
+        );
+        return ExitCode::SUCCESS;
+    }
+    ikt_agent::telemetry::init_tracing("info");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("p-cscf-agent: runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli.config, cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("p-cscf-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(path: PathBuf, cfg: config::Config) -> anyhow::Result<()> {
+    let metrics = ikt_agent::telemetry::install_metrics()?;
+    let signals = ikt_agent::signals::Signals::install()?;
+    let agent = Agent::start(&cfg, Some(metrics)).await?;
+    let mut shutdown = signals.shutdown();
+    let mut reload = signals.reload();
+    loop {
+        tokio::select! {
+            _ = ikt_agent::signals::wait_shutdown(&mut shutdown) => break,
+            changed = reload.changed() => {
+                if changed.is_err() { break; }
+                if let Err(e) = agent.reload(&path).await {
+                    tracing::error!("reload failed, keeping the running configuration: {e:#}");
+                }
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    agent.shutdown().await;
+    Ok(())
+}
