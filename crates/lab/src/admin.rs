@@ -1,7 +1,8 @@
 //! The admin endpoint of `ims-lab serve`: one text command per UDP datagram, one reply.
 //!
 //! Commands: `reauth <impi>` (network-initiated re-authentication), `stats` (counters),
-//! `fingerprint <impi>` (the P-CSCF's key fingerprint). Replies start with `ok` or `error:`.
+//! `fingerprint <impi>` (the P-CSCF's key fingerprint), `check <impi>` (the P-CSCF's keys
+//! against the HSS). Replies start with `ok` or `error:`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,12 +12,14 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 
 use crate::Error;
+use crate::hss::Hss;
 use crate::pcscf::Pcscf;
 use crate::scscf::Scscf;
 
 /// Serves admin commands until `shutdown` flips.
 pub async fn run(
     socket: UdpSocket,
+    hss: Arc<Hss>,
     scscf: Arc<Scscf>,
     pcscf: Arc<Pcscf>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -28,14 +31,14 @@ pub async fn run(
             r = socket.recv_from(&mut buf) => {
                 let Ok((n, src)) = r else { continue };
                 let text = String::from_utf8_lossy(&buf[..n]).trim().to_string();
-                let reply = command(&text, &scscf, &pcscf).await;
+                let reply = command(&text, &hss, &scscf, &pcscf).await;
                 let _ = socket.send_to(reply.as_bytes(), src).await;
             }
         }
     }
 }
 
-async fn command(text: &str, scscf: &Scscf, pcscf: &Pcscf) -> String {
+async fn command(text: &str, hss: &Hss, scscf: &Scscf, pcscf: &Pcscf) -> String {
     let mut words = text.split_whitespace();
     match (words.next(), words.next(), words.next()) {
         (Some("reauth"), Some(impi), None) => match scscf.reauth(impi).await {
@@ -44,6 +47,11 @@ async fn command(text: &str, scscf: &Scscf, pcscf: &Pcscf) -> String {
         },
         (Some("fingerprint"), Some(impi), None) => match pcscf.fingerprint(impi) {
             Some(fp) => format!("ok {fp}"),
+            None => "error: no keys for this IMPI".into(),
+        },
+        (Some("check"), Some(impi), None) => match pcscf.check_keys(impi, hss) {
+            Some(true) => "ok keys match the HSS".into(),
+            Some(false) => "error: the P-CSCF's keys differ from the HSS's".into(),
             None => "error: no keys for this IMPI".into(),
         },
         (Some("stats"), None, None) => {
@@ -66,7 +74,9 @@ async fn command(text: &str, scscf: &Scscf, pcscf: &Pcscf) -> String {
                 p.keys_dropped.load(Ordering::Relaxed),
             )
         }
-        _ => "error: commands are: reauth <impi> | fingerprint <impi> | stats".into(),
+        _ => {
+            "error: commands are: reauth <impi> | fingerprint <impi> | check <impi> | stats".into()
+        }
     }
 }
 

@@ -315,6 +315,14 @@ impl Hss {
         })
     }
 
+    /// CK and IK of `impi` for a RAND, without touching the SQN: the oracle tests use to check
+    /// the keys a P-CSCF holds.
+    pub fn keys_for(&self, impi: &str, rand: &[u8; 16]) -> Option<(Ck, Ik)> {
+        let subs = self.lock();
+        let keys = subs.get(impi)?.milenage.f2345(rand);
+        Some((keys.ck, keys.ik))
+    }
+
     /// Resynchronisation (TS 33.102 §6.3.5): verifies AUTS against the RAND it answers, sets the
     /// SQN past SQN_MS and returns a fresh vector.
     pub fn resync(

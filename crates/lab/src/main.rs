@@ -124,6 +124,11 @@ enum CtlAction {
         /// The private identity.
         impi: String,
     },
+    /// Checks the P-CSCF's keys for an IMPI against the HSS.
+    Check {
+        /// The private identity.
+        impi: String,
+    },
 }
 
 fn lab_config(common: &Common) -> anyhow::Result<LabConfig> {
@@ -221,6 +226,7 @@ async fn ctl(admin: SocketAddr, action: CtlAction) -> anyhow::Result<()> {
         CtlAction::Reauth { impi } => format!("reauth {impi}"),
         CtlAction::Stats => "stats".into(),
         CtlAction::Fingerprint { impi } => format!("fingerprint {impi}"),
+        CtlAction::Check { impi } => format!("check {impi}"),
     };
     let reply = ikt_lab::admin::request(admin, &command, Duration::from_secs(5)).await?;
     if let Some(rest) = reply.strip_prefix("error: ") {

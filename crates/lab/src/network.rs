@@ -164,6 +164,11 @@ impl Network {
         self.pcscf.fingerprint(impi)
     }
 
+    /// Whether the P-CSCF's keys for `impi` are what the HSS derives for the challenge's RAND.
+    pub fn pcscf_keys_check(&self, impi: &str) -> Option<bool> {
+        self.pcscf.check_keys(impi, &self.hss)
+    }
+
     /// Network-initiated re-authentication of `impi` (what `ims-lab ctl reauth` asks for).
     pub async fn reauth(&self, impi: &str) -> Result<(), Error> {
         self.scscf.reauth(impi).await
@@ -251,6 +256,7 @@ impl EdgeStage {
                 let addr = socket.local_addr()?;
                 tasks.push(tokio::spawn(crate::admin::run(
                     socket,
+                    hss.clone(),
                     scscf.clone(),
                     pcscf.clone(),
                     stop.subscribe(),

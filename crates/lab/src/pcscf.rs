@@ -13,6 +13,7 @@ use tokio::net::UdpSocket;
 use crate::Error;
 use crate::challenge;
 use crate::compose::{self, Builder};
+use crate::hss::Hss;
 use crate::reginfo;
 use crate::secret::{self, Ck, Ik};
 use crate::via;
@@ -32,10 +33,23 @@ pub struct PcscfStats {
     pub notifies: AtomicU64,
 }
 
+/// Keys taken from a 401, with the RAND of its nonce (public) so a test oracle can recompute them.
+struct HeldKeys {
+    ck: Ck,
+    ik: Ik,
+    rand: Option<[u8; 16]>,
+}
+
+impl HeldKeys {
+    fn fingerprint(&self) -> String {
+        secret::fingerprint(&self.ck, &self.ik)
+    }
+}
+
 #[derive(Default)]
 struct UeKeys {
-    pending: Option<(Ck, Ik)>,
-    active: Option<(Ck, Ik)>,
+    pending: Option<HeldKeys>,
+    active: Option<HeldKeys>,
 }
 
 struct Txn {
@@ -59,6 +73,7 @@ pub struct Pcscf {
     next_hop: SocketAddr,
     state: Mutex<State>,
     stats: PcscfStats,
+    salt: [u8; 16],
 }
 
 impl std::fmt::Debug for Pcscf {
@@ -90,6 +105,11 @@ impl Pcscf {
             next_hop,
             state: Mutex::new(State::default()),
             stats: PcscfStats::default(),
+            salt: {
+                let mut salt = [0u8; 16];
+                getrandom::fill(&mut salt).map_err(|_| Error::Random)?;
+                salt
+            },
         }))
     }
 
@@ -116,7 +136,16 @@ impl Pcscf {
             .get(impi)?
             .active
             .as_ref()
-            .map(|(ck, ik)| secret::fingerprint(ck, ik))
+            .map(HeldKeys::fingerprint)
+    }
+
+    /// Checks the keys held for `impi`'s registration against the HSS (the test oracle of
+    /// DESIGN §6): `Some(true)` when they are what MILENAGE gives for the challenge's RAND.
+    pub fn check_keys(&self, impi: &str, hss: &Hss) -> Option<bool> {
+        let st = self.lock();
+        let held = st.keys.get(impi)?.active.as_ref()?;
+        let (ck, ik) = hss.keys_for(impi, held.rand.as_ref()?)?;
+        Some(held.ck == ck && held.ik == ik)
     }
 
     /// Fingerprint of the keys of `impi`'s latest challenge (registered or not yet).
@@ -126,7 +155,7 @@ impl Pcscf {
             .get(impi)?
             .pending
             .as_ref()
-            .map(|(ck, ik)| secret::fingerprint(ck, ik))
+            .map(HeldKeys::fingerprint)
     }
 
     /// Runs the receive loop until `shutdown` flips to true.
@@ -174,7 +203,7 @@ impl Pcscf {
             .request_uri()
             .and_then(compose::uri_addr)
             .filter(|a| *a != self.addr);
-        let branch = via::new_branch();
+        let branch = self.branch_for(msg);
         let my_via = format!("SIP/2.0/UDP {};branch={branch};rport", self.addr);
         if let Some(ue) = target {
             // Toward a UE (a NOTIFY from the S-CSCF routed by Path): drop our Route entry.
@@ -217,6 +246,21 @@ impl Pcscf {
         }
         let _ = src;
         vec![(bytes, self.next_hop)]
+    }
+
+    /// Our branch for a forwarded request: derived from the request's own top branch, so a
+    /// retransmission is forwarded with the same branch and meets the same server transaction.
+    fn branch_for(&self, msg: &Message<'_>) -> String {
+        use sha2::Digest;
+        let Some(theirs) = via::top(msg).and_then(|v| v.branch) else {
+            return via::new_branch();
+        };
+        let mut h = sha2::Sha256::new();
+        h.update(self.salt);
+        h.update(theirs.as_bytes());
+        h.update(msg.method().unwrap_or("").as_bytes());
+        h.update(msg.call_id().unwrap_or("").as_bytes());
+        format!("z9hG4bK{}", crate::hex::encode(&h.finalize()[..10]))
     }
 
     fn strip_own_route(&self, msg: &Message<'_>) -> Vec<u8> {
@@ -311,7 +355,13 @@ impl Pcscf {
         let mut out = bytes[..h.value_range.start].to_vec();
         out.extend_from_slice(stripped.as_bytes());
         out.extend_from_slice(&bytes[h.value_range.end..]);
-        self.lock().keys.entry(txn.key.clone()).or_default().pending = Some((ck, ik));
+        let rand = d.param("nonce").and_then(|n| {
+            use base64::Engine;
+            let raw = base64::engine::general_purpose::STANDARD.decode(n).ok()?;
+            raw.get(..16)?.try_into().ok()
+        });
+        self.lock().keys.entry(txn.key.clone()).or_default().pending =
+            Some(HeldKeys { ck, ik, rand });
         self.stats.keys_stored.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             impi = txn.key,
@@ -347,10 +397,7 @@ impl Pcscf {
         if let Some(k) = entry.pending.take() {
             entry.active = Some(k);
         }
-        let fp = entry
-            .active
-            .as_ref()
-            .map(|(ck, ik)| secret::fingerprint(ck, ik));
+        let fp = entry.active.as_ref().map(HeldKeys::fingerprint);
         self.stats.registrations.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             impi = txn.key,

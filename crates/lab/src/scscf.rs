@@ -126,6 +126,31 @@ struct Record {
 
 type Out = Vec<(Vec<u8>, SocketAddr)>;
 
+/// A response kept for retransmissions of its request. It may hold a 401 with ck/ik, so the
+/// bytes are zeroized when dropped.
+struct Answered(zeroize::Zeroizing<Vec<u8>>, Instant);
+
+/// Bound on cached responses; past it new transactions are answered but not cached.
+const MAX_ANSWERED: usize = 16_384;
+
+/// How long a response is kept for retransmissions (64*T1, as RFC 3261 Timer J).
+const ANSWERED_TTL: Duration = Duration::from_secs(32);
+
+/// Identity of a server transaction: top Via branch, Call-ID and CSeq (RFC 3261 §17.2.3).
+fn transaction_key(msg: &Message<'_>) -> Option<String> {
+    if !msg.is_request() || msg.method() == Some("ACK") {
+        return None;
+    }
+    let branch = via::top(msg)?.branch?;
+    let cseq = msg.cseq()?;
+    Some(format!(
+        "{branch}|{}|{}|{}",
+        msg.call_id()?,
+        cseq.num,
+        cseq.method
+    ))
+}
+
 /// The S-CSCF: shared state behind a handle; the receive loop runs as a task.
 pub struct Scscf {
     socket: Arc<UdpSocket>,
@@ -133,6 +158,7 @@ pub struct Scscf {
     hss: Arc<Hss>,
     cfg: LabConfig,
     records: Mutex<HashMap<String, Record>>,
+    answered: Mutex<HashMap<String, (Answered, SocketAddr)>>,
     stats: ScscfStats,
 }
 
@@ -195,6 +221,7 @@ impl Scscf {
             hss,
             cfg,
             records: Mutex::new(HashMap::new()),
+            answered: Mutex::new(HashMap::new()),
             stats: ScscfStats::default(),
         }))
     }
@@ -264,17 +291,50 @@ impl Scscf {
                 return Vec::new();
             }
         };
-        match msg.method() {
+        let key = transaction_key(&msg);
+        let cached = key.as_ref().and_then(|k| {
+            let answered = self
+                .answered
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            answered.get(k).map(|(a, to)| (a.0.to_vec(), *to))
+        });
+        if let Some(resend) = cached {
+            // A retransmission (RFC 3261 §17.2.3): the same response again, not a new
+            // challenge, so a retransmitted 401 carries the same nonce and keys.
+            tracing::debug!(
+                call_id = msg.call_id().unwrap_or(""),
+                "s-cscf: retransmission answered from the transaction cache"
+            );
+            return vec![resend];
+        }
+        let out = match msg.method() {
             Some("REGISTER") => self.on_register(&msg, src),
             Some("SUBSCRIBE") => self.on_subscribe(&msg, src),
-            Some("ACK") | None => Vec::new(),
+            Some("ACK") | None => return Vec::new(),
             Some(_) => vec![(
                 Builder::reply(&msg, 405, "Method Not Allowed", &compose::token())
                     .header("Allow", "REGISTER, SUBSCRIBE")
                     .finish(),
                 response_target(&msg, src),
             )],
+        };
+        if let (Some(key), Some((bytes, to))) = (key, out.first()) {
+            let mut answered = self
+                .answered
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if answered.len() < MAX_ANSWERED {
+                answered.insert(
+                    key,
+                    (
+                        Answered(zeroize::Zeroizing::new(bytes.clone()), Instant::now()),
+                        *to,
+                    ),
+                );
+            }
         }
+        out
     }
 
     fn reply(
@@ -377,10 +437,9 @@ impl Scscf {
         let Some(answer) = answer else {
             return vec![self.challenge(msg, src, &impi, rec, None)];
         };
-        let pending = rec
-            .pending
-            .take()
-            .expect("answer implies a pending challenge");
+        let Some(pending) = rec.pending.take() else {
+            return vec![self.challenge(msg, src, &impi, rec, None)];
+        };
         if let Some(auts) = answer.param("auts").filter(|a| !a.is_empty()) {
             let decoded = B64
                 .decode(auts)
@@ -754,6 +813,10 @@ impl Scscf {
     }
 
     fn sweep(&self, now: Instant) -> Out {
+        self.answered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, (a, _)| now.saturating_duration_since(a.1) < ANSWERED_TTL);
         let mut out = Vec::new();
         let mut recs = self.lock();
         for (impi, rec) in recs.iter_mut() {

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -65,6 +65,8 @@ pub enum UeEvent {
         fingerprint: String,
         /// Granted expiry.
         expires: u32,
+        /// From the first REGISTER of this registration to its 200 (monotonic clock).
+        took: Duration,
     },
     /// 200 to a de-registration.
     Deregistered,
@@ -111,6 +113,22 @@ pub struct Ue {
     _stop: watch::Sender<bool>,
 }
 
+/// RFC 3261 T1: the first retransmission interval of a request over UDP.
+const T1: Duration = Duration::from_millis(500);
+/// T2: the cap of the retransmission interval.
+const T2: Duration = Duration::from_secs(4);
+/// Retransmissions before giving up (500 ms doubling to 4 s: about 32 s, Timer F).
+const MAX_RETRANSMISSIONS: u32 = 10;
+
+/// A REGISTER awaiting its final response (retransmitted until one arrives).
+struct Outstanding {
+    bytes: Vec<u8>,
+    cseq: u32,
+    next: Instant,
+    interval: Duration,
+    tries: u32,
+}
+
 struct Task {
     cfg: UeConfig,
     socket: UdpSocket,
@@ -123,6 +141,8 @@ struct Task {
     pending: Option<(Ck, Ik)>,
     subscribed: bool,
     sub_call_id: String,
+    outstanding: Option<Outstanding>,
+    reg_started: Option<Instant>,
     events: broadcast::Sender<UeEvent>,
     status: Arc<Mutex<UeStatus>>,
 }
@@ -173,6 +193,8 @@ impl Ue {
             pending: None,
             subscribed: false,
             sub_call_id: format!("ue-reg-{}", compose::token()),
+            outstanding: None,
+            reg_started: None,
             events: events.clone(),
             status: status.clone(),
             socket,
@@ -287,9 +309,11 @@ pub async fn wait_for(
 impl Task {
     async fn run(mut self, mut cmds: mpsc::Receiver<Cmd>, mut stop: watch::Receiver<bool>) {
         let mut buf = vec![0u8; 65_535];
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
+                _ = tick.tick() => self.retransmit().await,
                 c = cmds.recv() => match c {
                     None => break,
                     Some(Cmd::Register) => { self.deregistering = false; self.send_register(None).await; }
@@ -341,7 +365,32 @@ impl Task {
         }
     }
 
+    async fn retransmit(&mut self) {
+        let now = Instant::now();
+        let Some(o) = self.outstanding.as_mut().filter(|o| o.next <= now) else {
+            return;
+        };
+        if o.tries >= MAX_RETRANSMISSIONS {
+            self.outstanding = None;
+            tracing::warn!(
+                impi = self.cfg.impi,
+                "ue: no response to REGISTER; giving up"
+            );
+            self.emit(UeEvent::Rejected(408));
+            return;
+        }
+        o.tries += 1;
+        o.interval = (o.interval * 2).min(T2);
+        o.next = now + o.interval;
+        let bytes = o.bytes.clone();
+        tracing::debug!(impi = self.cfg.impi, "ue: retransmitting REGISTER");
+        self.send(bytes, self.cfg.pcscf).await;
+    }
+
     async fn send_register(&mut self, authorization: Option<String>) {
+        if authorization.is_none() {
+            self.reg_started = Some(Instant::now());
+        }
         self.cseq += 1;
         let realm = &self.cfg.realm;
         let auth = authorization.unwrap_or_else(|| {
@@ -370,6 +419,13 @@ impl Task {
             .header("Supported", "path")
             .header("Expires", &e.to_string())
             .finish();
+        self.outstanding = Some(Outstanding {
+            bytes: bytes.clone(),
+            cseq: self.cseq,
+            next: Instant::now() + T1,
+            interval: T1,
+            tries: 0,
+        });
         self.send(bytes, self.cfg.pcscf).await;
     }
 
@@ -407,6 +463,14 @@ impl Task {
         }
         let Some(cseq) = msg.cseq() else { return };
         let status = msg.status().unwrap_or(0);
+        if cseq.method == "REGISTER" {
+            match &self.outstanding {
+                Some(o) if o.cseq == cseq.num && status >= 200 => self.outstanding = None,
+                // A response to an older REGISTER (a late answer to a retransmission): ignore.
+                _ if status >= 200 => return,
+                _ => {}
+            }
+        }
         match (cseq.method, status) {
             ("SUBSCRIBE", 200..=299) => {
                 self.subscribed = true;
@@ -535,9 +599,11 @@ impl Task {
             st.fingerprint.clone().unwrap_or_default()
         };
         tracing::info!(impi = self.cfg.impi, fingerprint, expires, "ue: registered");
+        let took = self.reg_started.map_or(Duration::ZERO, |t| t.elapsed());
         self.emit(UeEvent::Registered {
             fingerprint,
             expires,
+            took,
         });
         if self.cfg.subscribe && !self.subscribed {
             self.send_subscribe().await;

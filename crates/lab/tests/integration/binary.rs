@@ -189,9 +189,11 @@ fn sipp_registers_through_serve_with_sets_2_3_and_5() {
         );
         let (code, fp) = served.ctl(&["fingerprint", &format!("set{id}@ims.example.org")]);
         assert_eq!(code, 0, "set {id}: the P-CSCF holds no keys: {fp}");
-        // The P-CSCF's keys are the ones MILENAGE gives for the RAND the S-CSCF used; SIPp cannot
-        // report its CK/IK, so the check is that a fingerprint exists and is well formed.
+        // SIPp cannot report its CK/IK; the P-CSCF's keys are checked against the HSS below.
         assert_eq!(fp.trim().len(), 8);
+        // The P-CSCF holds exactly what MILENAGE gives for the RAND SIPp answered.
+        let (code, check) = served.ctl(&["check", &format!("set{id}@ims.example.org")]);
+        assert_eq!(code, 0, "set {id}: {check}");
     }
     let (_, stats) = served.ctl(&["stats"]);
     assert!(stats.contains("scscf_registrations 3\n"), "{stats}");

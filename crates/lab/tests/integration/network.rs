@@ -19,6 +19,7 @@ async fn ue_registers_and_pcscf_holds_the_same_keys() {
         let UeEvent::Registered {
             fingerprint,
             expires,
+            ..
         } = ue.register_and_wait(WAIT).await.unwrap()
         else {
             panic!("not registered");
@@ -26,6 +27,8 @@ async fn ue_registers_and_pcscf_holds_the_same_keys() {
         assert_eq!(fingerprint.len(), 8);
         assert_eq!(expires, 600);
         assert_eq!(lab.net.pcscf_fingerprint(ue.impi()), Some(fingerprint));
+        // And they are the keys MILENAGE gives for the challenge's RAND.
+        assert_eq!(lab.net.pcscf_keys_check(ue.impi()), Some(true));
         assert!(lab.net.scscf().is_registered(ue.impi()));
         let st = ue.status();
         assert_eq!(st.keys_seen_in_401, 0, "a 401 reached the UE with ck/ik");
@@ -271,4 +274,38 @@ async fn qop_auth_int_and_no_qop() {
         assert_eq!(lab.net.pcscf_fingerprint(ue.impi()), ue.fingerprint());
         lab.net.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retransmitted_register_gets_the_same_challenge() {
+    let lab = support::start(&["5"], "").await;
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = socket.local_addr().unwrap();
+    let register = format!(
+        "REGISTER sip:ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKretx;rport\r\nMax-Forwards: 70\r\nFrom: <sip:set5@ims.example.org>;tag=t1\r\nTo: <sip:set5@ims.example.org>\r\nCall-ID: retx-1\r\nCSeq: 1 REGISTER\r\nContact: <sip:set5@{me}>\r\nAuthorization: Digest username=\"set5@ims.example.org\", realm=\"ims.example.org\", uri=\"sip:ims.example.org\", nonce=\"\", response=\"\"\r\nContent-Length: 0\r\n\r\n"
+    );
+    let mut replies = Vec::new();
+    for _ in 0..2 {
+        socket
+            .send_to(register.as_bytes(), lab.net.addrs().pcscf)
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let (n, _) = tokio::time::timeout(WAIT, socket.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        replies.push(buf[..n].to_vec());
+    }
+    assert!(replies[0].starts_with(b"SIP/2.0 401"));
+    assert_eq!(
+        replies[0], replies[1],
+        "a retransmission must get the same 401"
+    );
+    assert_eq!(lab.net.scscf_counts().challenges, 1);
+    assert_eq!(
+        lab.net.pcscf().stats().keys_stored.load(Ordering::Relaxed),
+        2
+    );
+    lab.net.shutdown().await;
 }
