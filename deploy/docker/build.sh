@@ -4,8 +4,10 @@
 # same Dockerfiles build unchanged on a machine that does have a registry.
 #
 # usage: deploy/docker/build.sh [--no-cargo] [IMAGE...]
-#   IMAGE       one or more of: s-cscf-agent p-cscf-agent ims-lab sip-relay sipp (default: all whose
-#               binary exists; sipp is made from the host's /usr/bin/sipp and its libraries)
+#   IMAGE       one or more of: s-cscf-agent p-cscf-agent ims-lab sip-relay sipp kamailio (default:
+#               all whose binary exists; sipp and kamailio are made from the host's Debian packages
+#               sip-tester and kamailio: the program, its libraries, and for Kamailio the modules and
+#               deploy/kamailio/*.cfg)
 #   --no-cargo  reuse the binaries already in target/ (the release build is the slow part)
 # env: IKT_TAG (default dev), CARGO_TARGET_DIR (default <repo>/target)
 set -euo pipefail
@@ -39,7 +41,7 @@ declare -A package=(
 rust_images=(s-cscf-agent p-cscf-agent ims-lab sip-relay)
 explicit=1
 if [ ${#images[@]} -eq 0 ]; then
-  images=("${rust_images[@]}" sipp)
+  images=("${rust_images[@]}" sipp kamailio)
   explicit=0
 fi
 
@@ -65,22 +67,26 @@ stage_etc() {
   printf 'hosts: files dns\n' >"$1/etc/nsswitch.conf"
 }
 
-# The SIPp test UE: the host's dynamically linked sipp plus exactly the libraries ldd names.
-stage_sipp() {
-  local ctx=$1 sipp
-  sipp=$(command -v sipp) || { echo "sipp not found (Debian package sip-tester)" >&2; return 1; }
-  mkdir -p "$ctx/rootfs/usr/bin" "$ctx/rootfs/tmp"
+# Host programs (SIPp, Kamailio) as images without a base: the files and exactly the shared
+# libraries ldd names for them, at the same paths.
+stage_host() { # ctx file...
+  local ctx=$1 f lib; shift
+  mkdir -p "$ctx/rootfs/tmp" "$ctx/rootfs/etc"
   chmod 1777 "$ctx/rootfs/tmp"
-  cp -L "$sipp" "$ctx/rootfs/usr/bin/sipp"
-  ldd "$sipp" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | while read -r lib; do
-    mkdir -p "$ctx/rootfs$(dirname "$lib")"
-    cp -L "$lib" "$ctx/rootfs$lib"
+  for f in "$@"; do
+    mkdir -p "$ctx/rootfs$(dirname "$f")"
+    cp -L "$f" "$ctx/rootfs$f"
+    ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | while read -r lib; do
+      mkdir -p "$ctx/rootfs$(dirname "$lib")"
+      [ -e "$ctx/rootfs$lib" ] || cp -L "$lib" "$ctx/rootfs$lib"
+    done
   done
-  # ld.so finds libraries by path from ldd; both /lib and /usr/lib layouts are covered by a cache-free run.
-  mkdir -p "$ctx/rootfs/etc"
   cp "$ctx/etc/"* "$ctx/rootfs/etc/"
   rm -rf "$ctx/etc"
 }
+# The Kamailio modules deploy/kamailio/*.cfg load.
+kamailio_modules=(tm sl rr path textops siputils maxfwd pv xlog)
+kamailio_moddir=/usr/lib/x86_64-linux-gnu/kamailio/modules
 
 built=()
 for img in "${images[@]}"; do
@@ -88,12 +94,20 @@ for img in "${images[@]}"; do
   rm -rf "$ctx"
   mkdir -p "$ctx/bin"
   stage_etc "$ctx"
-  if [ "$img" = sipp ]; then
-    if ! command -v sipp >/dev/null 2>&1; then
-      [ "$explicit" = 1 ] && { echo "sipp not installed" >&2; exit 1; }
-      echo "-- skip sipp (not installed)"; continue
+  if [ "$img" = sipp ] || [ "$img" = kamailio ]; then
+    if ! command -v "$img" >/dev/null 2>&1; then
+      [ "$explicit" = 1 ] && { echo "$img not installed (Debian package $([ "$img" = sipp ] && echo sip-tester || echo kamailio))" >&2; exit 1; }
+      echo "-- skip $img (not installed)"; continue
     fi
-    stage_sipp "$ctx"
+    if [ "$img" = sipp ]; then
+      stage_host "$ctx" "$(command -v sipp)"
+    else
+      files=("$(command -v kamailio)")
+      for m in "${kamailio_modules[@]}"; do files+=("$kamailio_moddir/$m.so"); done
+      stage_host "$ctx" "${files[@]}"
+      mkdir -p "$ctx/rootfs/etc/kamailio"
+      cp "$root/deploy/kamailio/"*.cfg "$ctx/rootfs/etc/kamailio/"
+    fi
   else
     [ -n "${package[$img]:-}" ] || { echo "unknown image $img" >&2; exit 2; }
     src=$bin_dir/$img
@@ -114,8 +128,16 @@ done
 for ref in "${built[@]}"; do
   name=${ref#ikt/}; name=${name%%:*}
   if [ "$name" = sipp ]; then
-    out=$(docker run --rm --entrypoint /usr/bin/sipp "$ref" -v 2>&1 || true)
+    out=$(docker run --rm "$ref" -v 2>&1 || true)
     echo "$out" | grep -q 'SIPp v' || { echo "FAIL: $ref does not run: $out" >&2; exit 1; }
+  elif [ "$name" = kamailio ]; then
+    # Parse both configs with every module loaded (-c), as the containers will run them.
+    for cfg in icscf pcscf; do
+      out=$(docker run --rm -e IKT_ICSCF_LISTEN=127.0.0.1:5064 -e IKT_ICSCF_NEXT=sip:127.0.0.1:5070 \
+        -e IKT_PCSCF_ACCESS=127.0.0.1:5060 -e IKT_PCSCF_CORE=127.0.0.1:5061 -e IKT_PCSCF_NEXT=sip:127.0.0.1:5062 \
+        "$ref" -f /etc/kamailio/$cfg.cfg -c 2>&1 || true)
+      echo "$out" | grep -q 'config file ok' || { echo "FAIL: $ref $cfg.cfg: $out" >&2; exit 1; }
+    done
   else
     docker run --rm "$ref" --help >/dev/null || { echo "FAIL: $ref --help" >&2; exit 1; }
   fi
