@@ -1,0 +1,6 @@
+//! End-to-end tests: the lab core with both agents in the chain, for every transport mode.
+#![allow(missing_docs)]
+
+mod failures;
+mod modes;
+mod support;
