@@ -85,10 +85,7 @@ impl<'a> NameAddr<'a> {
 
     /// The `expires` parameter (Contact), saturating like the Expires header.
     pub fn expires(&self) -> Option<u32> {
-        let v = self.param("expires").flatten()?;
-        lex::parse_u32(v).or_else(|| {
-            (!v.is_empty() && v.bytes().all(|c| c.is_ascii_digit())).then_some(u32::MAX)
-        })
+        lex::parse_delta(self.param("expires").flatten()?)
     }
 }
 

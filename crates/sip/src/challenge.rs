@@ -720,6 +720,31 @@ Proxy-Authorization: Basic dXNlcjpwYXNz==\r\n\r\n";
     }
 
     #[test]
+    fn debug_and_errors_never_show_keys() {
+        let raw = k401(KAM);
+        let m = scan(&raw).unwrap();
+        let ch = m.challenges();
+        let mut e = m.edit();
+        restore_keys_in(&mut e, &ch[0], CK, IK).unwrap();
+        let mut f = crate::Framer::new(crate::Limits::DEFAULT);
+        f.push(&raw);
+        let bad = "0123456789abcdef0123456789abcdeZ";
+        let err = restore_keys(&m, 0, bad, IK).unwrap_err();
+        for text in [
+            format!("{m:?}"),
+            format!("{ch:?}"),
+            format!("{e:?}"),
+            format!("{f:?}"),
+            format!("{err:?} {err}"),
+        ] {
+            assert!(
+                !text.contains(CK) && !text.contains(IK) && !text.contains(bad),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn insert_param_and_canonical_builder() {
         let raw = k401("WWW-Authenticate: Digest realm=\"r\"");
         let m = scan(&raw).unwrap();

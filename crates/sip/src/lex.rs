@@ -30,11 +30,23 @@ pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
     tail.iter().position(|&b| b == needle).map(|p| base + p)
 }
 
+/// RFC 3261 `token` characters as a lookup table: the scanner tests every name byte.
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = matches!(b,
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+            | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~');
+        i += 1;
+    }
+    t
+};
+
 /// RFC 3261 `token` characters.
 pub(crate) fn is_token(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+    TOKEN[usize::from(b)]
 }
 
 /// Linear white space, including the CR/LF of a folded line.
@@ -134,6 +146,15 @@ pub(crate) fn parse_u32(s: &str) -> Option<u32> {
     parse_u64(s).and_then(|v| u32::try_from(v).ok())
 }
 
+/// RFC 3261 delta-seconds: digits only; values above `u32::MAX` saturate instead of failing.
+pub(crate) fn parse_delta(s: &str) -> Option<u32> {
+    let t = s.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8));
+    if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(t.parse::<u32>().unwrap_or(u32::MAX))
+}
+
 /// A sub-slice of `s` by byte range, empty when the range is not valid for `s`.
 pub(crate) fn sub(s: &str, r: Range<usize>) -> &str {
     s.get(r).unwrap_or("")
@@ -189,5 +210,8 @@ mod tests {
         assert_eq!(parse_u32("4294967296"), None);
         assert_eq!(parse_u32("-1"), None);
         assert_eq!(parse_u32(""), None);
+        assert_eq!(parse_delta(" 3600 "), Some(3600));
+        assert_eq!(parse_delta("99999999999999999999999"), Some(u32::MAX));
+        assert_eq!(parse_delta("1h"), None);
     }
 }

@@ -4,6 +4,26 @@
 //! caller's buffer, accessors hand out `&str` slices of it, and the [`Editor`] writes a new
 //! message by splicing, so untouched bytes leave exactly as they came in.
 //!
+//! ```
+//! let raw = b"SIP/2.0 401 Unauthorized\r\n\
+//! Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n\
+//! CSeq: 1 REGISTER\r\n\
+//! WWW-Authenticate: Digest realm=\"r\", nonce=\"n\", algorithm=AKAv1-MD5, \
+//! ck=\"00112233445566778899aabbccddeeff\", ik=\"ffeeddccbbaa99887766554433221100\", qop=\"auth\"\r\n\
+//! Content-Length: 0\r\n\r\n";
+//! let m = ikt_sip::scan(raw)?;
+//! assert_eq!(m.top_via().and_then(|v| v.branch()), Some("z9hG4bK1"));
+//! assert_eq!(m.edit().finish(), raw); // untouched bytes are copied verbatim
+//!
+//! let stripped = ikt_sip::remove_keys(&m, 0)?;
+//! let m2 = ikt_sip::scan(&stripped)?;
+//! assert!(!m2.challenges()[0].has_keys());
+//! let restored = ikt_sip::restore_keys(
+//!     &m2, 0, "00112233445566778899aabbccddeeff", "ffeeddccbbaa99887766554433221100")?;
+//! assert_eq!(restored, raw);
+//! # Ok::<(), ikt_sip::Error>(())
+//! ```
+//!
 //! # Layout
 //! - [`message`](scan): the scanner, [`Message`], [`StartLine`], [`Limits`].
 //! - `header`: [`HeaderName`] (compact forms, any case) and [`Header`] ranges.

@@ -309,7 +309,8 @@ pub fn scan_with<'a>(input: &'a [u8], limits: &Limits) -> Result<Message<'a>, Sc
         });
     }
     let buf = &input[skip..];
-    let mut headers = Vec::with_capacity(16);
+    // One allocation sized for a typical IMS REGISTER/401 (15-25 headers).
+    let mut headers = Vec::with_capacity(32);
     let head = walk(buf, limits, &mut headers).map_err(|e| e.shifted(skip))?;
     let end = match head.content_length {
         Some(cl) => {
@@ -498,14 +499,7 @@ impl<'a> Message<'a> {
 
     /// The Expires header (delta-seconds; values above `u32::MAX` saturate as RFC 3261 asks).
     pub fn expires(&self) -> Option<u32> {
-        let v = self.value_of(HeaderName::Expires)?;
-        lex::parse_u32(v)
-            .or_else(|| lex::parse_u64(v).map(|_| u32::MAX))
-            .or_else(|| {
-                // All digits but too long for u64: still a valid, very large delta.
-                let t = v.trim();
-                (!t.is_empty() && t.bytes().all(|c| c.is_ascii_digit())).then_some(u32::MAX)
-            })
+        lex::parse_delta(self.value_of(HeaderName::Expires)?)
     }
 
     /// Content-Length as announced (`None` when absent).

@@ -160,7 +160,7 @@ impl<'a> Message<'a> {
         let mut out = Vec::new();
         for (i, h) in self.headers().iter().enumerate() {
             if h.name == HeaderName::Via {
-                self.push_vias(i, &mut out, usize::MAX);
+                self.push_vias(i, &mut out);
             }
         }
         out
@@ -168,30 +168,35 @@ impl<'a> Message<'a> {
 
     /// The first Via value.
     pub fn top_via(&self) -> Option<Via<'a>> {
-        let (i, _) = self
+        let (i, h) = self
             .headers()
             .iter()
             .enumerate()
             .find(|(_, h)| h.name == HeaderName::Via)?;
-        let mut out = Vec::with_capacity(1);
-        self.push_vias(i, &mut out, 1);
-        out.pop()
+        let value = self.value(h);
+        let base = h.value_range.start;
+        let r = comma_items(value.as_bytes()).next()?;
+        Some(Via::parse(
+            sub(value, r.clone()),
+            base + r.start..base + r.end,
+            i,
+        ))
     }
 
     /// The Via values of header `index` only.
     pub fn vias_in(&self, index: usize) -> Vec<Via<'a>> {
         let mut out = Vec::new();
-        self.push_vias(index, &mut out, usize::MAX);
+        self.push_vias(index, &mut out);
         out
     }
 
-    fn push_vias(&self, index: usize, out: &mut Vec<Via<'a>>, max: usize) {
+    fn push_vias(&self, index: usize, out: &mut Vec<Via<'a>>) {
         let Some(h) = self.headers().get(index) else {
             return;
         };
         let value = self.value(h);
         let base = h.value_range.start;
-        for r in comma_items(value.as_bytes()).take(max) {
+        for r in comma_items(value.as_bytes()) {
             let text = sub(value, r.clone());
             out.push(Via::parse(text, base + r.start..base + r.end, index));
         }

@@ -117,7 +117,7 @@ fn canonical_parts() -> impl Strategy<Value = (String, String, String, String, O
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases by default; PROPTEST_CASES=20000 for a longer run.
 
     #[test]
     fn unedited_corpus_is_byte_identical(i in 0usize..64) {
