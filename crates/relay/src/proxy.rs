@@ -27,6 +27,12 @@ use crate::uri;
 /// on the same connection without the relay keeping any per-transaction state.
 pub(crate) const CONN_PARAM: &str = "ikt-cid";
 
+/// Host-name lookups allowed in flight at once; beyond that, messages are dropped (NoRoute).
+const MAX_RESOLVING: usize = 64;
+
+/// How long one host-name lookup may take.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Where a message came from.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Origin {
@@ -71,6 +77,8 @@ pub(crate) struct Core {
     pub shutdown: Shutdown,
     held_now: AtomicUsize,
     max_held: usize,
+    /// Host-name resolutions in flight (bounded like everything else).
+    resolving: AtomicUsize,
     max_hold: Duration,
 }
 
@@ -132,6 +140,7 @@ impl Core {
             tcp: TcpConns::new(config),
             shutdown,
             held_now: AtomicUsize::new(0),
+            resolving: AtomicUsize::new(0),
             max_held: config.max_held,
             max_hold: config.max_hold,
         }
@@ -147,7 +156,21 @@ impl Core {
     }
 
     /// Entry point for every received message; `out` is a reusable output buffer.
-    pub(crate) fn on_message(self: &Arc<Self>, bytes: &[u8], origin: &Origin, out: &mut Vec<u8>) {
+    ///
+    /// A panic while handling one message (a bug in a hook, say) is caught and counted, so it
+    /// cannot take the socket's receive loop, and with it all other traffic, down.
+    pub(crate) fn receive(self: &Arc<Self>, bytes: &[u8], origin: &Origin, out: &mut Vec<u8>) {
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.on_message(bytes, origin, out);
+        }));
+        if handled.is_err() {
+            tracing::error!(peer = %origin.peer, "handling a message panicked; message dropped");
+            self.stats.dropped(DropReason::Panic);
+            out.clear();
+        }
+    }
+
+    fn on_message(self: &Arc<Self>, bytes: &[u8], origin: &Origin, out: &mut Vec<u8>) {
         let msg = match ikt_sip::scan_with(bytes, &self.limits) {
             Ok(m) => m,
             Err(e) => {
@@ -252,8 +275,11 @@ impl Core {
         self.stats.held();
         let core = Arc::clone(self);
         tokio::spawn(async move {
-            let verdict = core.wait_held(held).await;
-            core.held_now.fetch_sub(1, Ordering::AcqRel);
+            let verdict = {
+                // Frees the slot even if the hook's future panics.
+                let _slot = HeldSlot(&core.held_now);
+                core.wait_held(held).await
+            };
             let verdict = match verdict {
                 Ok(v) => v,
                 Err(reason) => {
@@ -262,9 +288,16 @@ impl Core {
                 }
             };
             core.stats.released();
-            match ikt_sip::scan_with(&bytes, &core.limits) {
-                Ok(msg) => core.apply(verdict, &msg, &origin, &mut Vec::new()),
-                Err(_) => core.stats.dropped(DropReason::Malformed),
+            let applied =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                    || match ikt_sip::scan_with(&bytes, &core.limits) {
+                        Ok(msg) => core.apply(verdict, &msg, &origin, &mut Vec::new()),
+                        Err(_) => core.stats.dropped(DropReason::Malformed),
+                    },
+                ));
+            if applied.is_err() {
+                tracing::error!("applying a held verdict panicked; message dropped");
+                core.stats.dropped(DropReason::Panic);
             }
         });
     }
@@ -546,10 +579,24 @@ impl Core {
         let addr = match dest {
             Dest::Addr(a) => a,
             Dest::Name(host, port) => {
+                if self.resolving.fetch_add(1, Ordering::AcqRel) >= MAX_RESOLVING {
+                    self.resolving.fetch_sub(1, Ordering::AcqRel);
+                    self.stats.dropped(DropReason::NoRoute);
+                    return;
+                }
                 let core = Arc::clone(self);
                 let bytes = std::mem::take(out);
                 tokio::spawn(async move {
-                    let resolved = tokio::net::lookup_host((host.as_str(), port)).await;
+                    let resolved = {
+                        let _slot = HeldSlot(&core.resolving);
+                        tokio::time::timeout(
+                            RESOLVE_TIMEOUT,
+                            tokio::net::lookup_host((host.as_str(), port)),
+                        )
+                        .await
+                    };
+                    let resolved =
+                        resolved.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
                     let addr = resolved.ok().and_then(|mut it| {
                         it.find(|a| match (transport, udp_index) {
                             (Transport::Udp, Some(i)) => a.is_ipv4() == core.udp[i].local.is_ipv4(),
@@ -594,6 +641,15 @@ impl Core {
             Ok(()) => self.stats.forwarded(request),
             Err(reason) => self.stats.dropped(reason),
         }
+    }
+}
+
+/// One slot of a bounded in-flight counter (`held_now`, `resolving`), released on drop.
+struct HeldSlot<'a>(&'a AtomicUsize);
+
+impl Drop for HeldSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -33,11 +33,13 @@ pub enum DropReason {
     HoldAbandoned,
     /// The relay was shutting down.
     Shutdown,
+    /// Handling the message panicked (a bug, in a hook or in the relay); the relay kept running.
+    Panic,
 }
 
 impl DropReason {
     /// Every reason, in a stable order (for exporting one labelled series per reason).
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::Malformed,
         DropReason::NotOurVia,
         DropReason::NoNextVia,
@@ -50,6 +52,7 @@ impl DropReason {
         DropReason::HoldTimeout,
         DropReason::HoldAbandoned,
         DropReason::Shutdown,
+        DropReason::Panic,
     ];
 
     /// Short snake_case label, suitable as a metric label value.
@@ -67,6 +70,7 @@ impl DropReason {
             DropReason::HoldTimeout => "hold_timeout",
             DropReason::HoldAbandoned => "hold_abandoned",
             DropReason::Shutdown => "shutdown",
+            DropReason::Panic => "panic",
         }
     }
 
@@ -236,6 +240,6 @@ mod tests {
         for (i, r) in DropReason::ALL.iter().enumerate() {
             assert_eq!(snap.dropped(*r), i as u64 + 1, "{}", r.as_str());
         }
-        assert_eq!(snap.dropped_total(), (1..=12).sum::<u64>());
+        assert_eq!(snap.dropped_total(), (1..=13).sum::<u64>());
     }
 }

@@ -287,7 +287,7 @@ impl Core {
             framer.push(&buf[..n]);
             loop {
                 match framer.next_message() {
-                    Ok(Some(msg)) => self.on_message(&msg, origin, &mut out),
+                    Ok(Some(msg)) => self.receive(&msg, origin, &mut out),
                     Ok(None) => break,
                     Err(e) => {
                         // A stream cannot resynchronise after a framing error: close it.

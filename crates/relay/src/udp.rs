@@ -57,7 +57,7 @@ impl Core {
                         conn: None,
                         udp: index,
                     };
-                    self.on_message(&buf[..n], &origin, &mut out);
+                    self.receive(&buf[..n], &origin, &mut out);
                 }
                 // ICMP errors from earlier sends (ECONNREFUSED from a dead next hop) surface
                 // here on Linux; they concern another peer, so keep reading.
