@@ -38,6 +38,21 @@ mod grpc {
     async fn window_bounds_and_rejects() {
         scenarios::window_and_reject(Kind::Grpc).await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn peer_table_change_refuses_removed_peer() {
+        scenarios::peer_table_change(Kind::Grpc).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn oversized_message_from_authenticated_peer() {
+        scenarios::hostile_frames_from_authenticated_peer(Kind::Grpc).await;
+    }
+
+    #[test]
+    fn no_key_material_in_logs() {
+        scenarios::no_key_material_in_logs(Kind::Grpc);
+    }
 }
 
 mod quic {
@@ -84,5 +99,20 @@ mod quic {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn window_bounds_and_rejects() {
         scenarios::window_and_reject(Kind::Quic(StreamMode::Bidi)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn peer_table_change_refuses_removed_peer() {
+        scenarios::peer_table_change(Kind::Quic(StreamMode::Bidi)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hostile_frames_from_authenticated_peer() {
+        scenarios::hostile_frames_from_authenticated_peer(Kind::Quic(StreamMode::Bidi)).await;
+    }
+
+    #[test]
+    fn no_key_material_in_logs() {
+        scenarios::no_key_material_in_logs(Kind::Quic(StreamMode::Bidi));
     }
 }

@@ -456,3 +456,205 @@ pub async fn window_and_reject(kind: Kind) {
     assert!(!ack.is_delivered());
     assert_eq!(sender.health().refused, 1);
 }
+
+pub async fn peer_table_change(kind: Kind) {
+    let ca = Ca::new("test ca", 2).expect("ca");
+    let server_tls = tls(&leaf(&ca, P), &ca, &[S]);
+    let (rh, rx) = serve(kind, receiver_config(any_port()), server_tls.clone()).await;
+    Agent::default().run(rx);
+    let client = tls(&leaf(&ca, S), &ca, &[P]);
+    let first = connect(kind, sender_config(rh.local_addr()), client.clone());
+    let ack = timeout(GUARD, first.send(bundle("t1")).expect("send"))
+        .await
+        .expect("guard")
+        .expect("ack");
+    assert_eq!(ack.status, Status::Stored);
+    // S is removed from the table (SIGHUP): its new connections are refused as unknown peers.
+    server_tls.peers().set(["scscf-2"]).expect("set");
+    let before = rh.refusals().get(RefusalReason::UnknownPeer);
+    let second = connect(kind, sender_config(rh.local_addr()), client);
+    let _pending = second.send(bundle("t2")).expect("queued");
+    wait_for("removed peer refused", || {
+        rh.refusals().get(RefusalReason::UnknownPeer) > before
+    })
+    .await;
+    assert!(!second.health().up);
+    assert!(
+        PeerTable::new(["localhost"]).is_err(),
+        "every dev cert carries localhost"
+    );
+    assert!(PeerTable::new(["not a name"]).is_err());
+}
+
+/// An authenticated peer that sends hostile frames gets its stream closed; nothing panics and
+/// the receiver keeps serving.
+pub async fn hostile_frames_from_authenticated_peer(kind: Kind) {
+    let ca = Ca::new("test ca", 2).expect("ca");
+    let (rh, rx) = serve(
+        kind,
+        receiver_config(any_port()),
+        tls(&leaf(&ca, P), &ca, &[S]),
+    )
+    .await;
+    let agent = Agent::default();
+    agent.run(rx);
+    let addr = rh.local_addr();
+    let client = tls(&leaf(&ca, S), &ca, &[P]);
+    match kind {
+        Kind::Quic(_) => {
+            let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(
+                client
+                    .client_config(&[ikt_transport::quic::ALPN])
+                    .expect("config"),
+            )
+            .expect("quic");
+            let ep = quinn::Endpoint::client(any_port()).expect("endpoint");
+            let conn = timeout(
+                GUARD,
+                ep.connect_with(quinn::ClientConfig::new(Arc::new(crypto)), addr, P)
+                    .expect("connect"),
+            )
+            .await
+            .expect("guard")
+            .expect("handshake");
+            let hostile: [&[u8]; 3] = [
+                &[0x80, 0x80, 0x80, 0x80, 0x04], // claims 1 GiB
+                &[0x04, 0xff, 0xff, 0xff, 0xff], // not protobuf
+                &[
+                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                ], // endless varint
+            ];
+            for frame in hostile {
+                let (mut send, mut recv) = conn.open_bi().await.expect("open");
+                send.write_all(frame).await.expect("write");
+                let _ = send.finish();
+                // The receiver stops the stream or ends it; either way reading ends.
+                let _ = timeout(GUARD, recv.read_to_end(1024)).await.expect("guard");
+            }
+            let mut uni = conn.open_uni().await.expect("uni");
+            uni.write_all(&[0x80, 0x80, 0x80, 0x80, 0x04])
+                .await
+                .expect("write");
+            let _ = uni.finish();
+        }
+        Kind::Grpc => {
+            // A raw tonic client over our TLS that skips the sender's size check.
+            let c = client.clone();
+            let connector = tower::service_fn(move |_: tonic::codegen::http::Uri| {
+                let c = c.clone();
+                async move {
+                    let sock = tokio::net::TcpStream::connect(addr).await?;
+                    let name = rustls_pki_types::ServerName::try_from(P).expect("name");
+                    let tls =
+                        tokio_rustls::TlsConnector::from(c.client_config(&[b"h2"]).expect("cfg"))
+                            .connect(name, sock)
+                            .await?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+                }
+            });
+            let channel = tonic::transport::Endpoint::from_static("http://ikt.invalid")
+                .connect_with_connector(connector)
+                .await
+                .expect("channel");
+            let mut raw = ikt_proto::v1::key_transport_client::KeyTransportClient::new(channel);
+            let mut big = bundle("too-big");
+            big.impu = "x".repeat(10_000);
+            let stream = tokio_stream::iter(vec![big]);
+            let r = timeout(GUARD, async {
+                let mut acks = raw.deliver(stream).await?.into_inner();
+                acks.message().await
+            })
+            .await
+            .expect("guard");
+            assert!(
+                r.is_err() || matches!(r, Ok(None)),
+                "oversized message must not be acked: {r:?}"
+            );
+        }
+    }
+    let sender = connect(kind, sender_config(addr), client);
+    let ack = timeout(GUARD, sender.send(bundle("fine")).expect("send"))
+        .await
+        .expect("guard")
+        .expect("ack");
+    assert_eq!(ack.status, Status::Stored);
+    assert_eq!(agent.seen_nonces(), vec!["fine".to_owned()]);
+}
+
+/// Runs a delivery with every log at TRACE captured and checks no key byte form appears.
+pub fn no_key_material_in_logs(kind: Kind) {
+    let logs = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || LogSink(sink.clone()))
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // Single-threaded so every task logs through this thread's subscriber.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        let ca = Ca::new("test ca", 2).expect("ca");
+        let (rh, rx) = serve(
+            kind,
+            receiver_config(any_port()),
+            tls(&leaf(&ca, P), &ca, &[S]),
+        )
+        .await;
+        let agent = Agent::default();
+        agent.run(rx);
+        let sender = connect(
+            kind,
+            sender_config(rh.local_addr()),
+            tls(&leaf(&ca, S), &ca, &[P]),
+        );
+        let mut b = bundle("logged");
+        b.ck = (0xa0..0xb0).collect();
+        b.ik = (0xd0..0xe0).collect();
+        tracing::debug!(bundle = ?b, "test logs a bundle with Debug");
+        let ack = timeout(GUARD, sender.send(b).expect("send"))
+            .await
+            .expect("guard")
+            .expect("ack");
+        assert_eq!(ack.status, Status::Stored);
+        // Refused handshake and reconnect paths log too.
+        let bad = connect(
+            kind,
+            sender_config(rh.local_addr()),
+            tls(&leaf(&ca, "intruder-1"), &ca, &[P]),
+        );
+        let _pending = bad.send(bundle("refused")).expect("queued");
+        wait_for("refusal", || rh.refusals().total() >= 1).await;
+    });
+    drop(rt);
+    let text = String::from_utf8_lossy(&logs.lock().expect("logs")).to_string();
+    assert!(
+        text.contains("redacted"),
+        "the bundle was logged (redacted)"
+    );
+    let ck: Vec<u8> = (0xa0..0xb0).collect();
+    let ik: Vec<u8> = (0xd0..0xe0).collect();
+    for key in [ck, ik] {
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let dec = format!("{:?}", &key[..4]).trim_end_matches(']').to_owned();
+        for needle in [hex.clone(), hex.to_uppercase(), hex[..8].to_owned(), dec] {
+            assert!(!text.contains(&needle), "log leaks key material ({needle})");
+        }
+    }
+}
+
+struct LogSink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("logs").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
