@@ -12,6 +12,7 @@ const HI: u64 = 0x8080_8080_8080_8080;
 ///
 /// SIP lines are short, but bodies and long Via/Route lines are not; a word-at-a-time search keeps
 /// the scanner's cost per byte low without `unsafe` or an extra dependency.
+#[inline]
 pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
     let rep = LO.wrapping_mul(u64::from(needle));
     let chunks = hay.chunks_exact(8);
@@ -45,16 +46,19 @@ static TOKEN: [bool; 256] = {
 };
 
 /// RFC 3261 `token` characters.
+#[inline]
 pub(crate) fn is_token(b: u8) -> bool {
     TOKEN[usize::from(b)]
 }
 
 /// Linear white space, including the CR/LF of a folded line.
+#[inline]
 pub(crate) fn is_lws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 /// First position at or after `p` that is not linear white space.
+#[inline]
 pub(crate) fn skip_lws(b: &[u8], mut p: usize) -> usize {
     while p < b.len() && is_lws(b[p]) {
         p += 1;
@@ -63,6 +67,7 @@ pub(crate) fn skip_lws(b: &[u8], mut p: usize) -> usize {
 }
 
 /// End of the token starting at `p` (equal to `p` when there is none).
+#[inline]
 pub(crate) fn token_end(b: &[u8], mut p: usize) -> usize {
     while p < b.len() && is_token(b[p]) {
         p += 1;
@@ -105,6 +110,7 @@ pub(crate) fn next_comma(b: &[u8], mut p: usize) -> usize {
 }
 
 /// `start..end` with linear white space trimmed from both sides.
+#[inline]
 pub(crate) fn trim(b: &[u8], mut start: usize, mut end: usize) -> Range<usize> {
     end = end.min(b.len());
     while start < end && is_lws(b[start]) {
