@@ -59,7 +59,7 @@ impl Relay {
         Self::start_with_shutdown(config, hook, Shutdown::new()).await
     }
 
-    /// Like [`Relay::start`], stopping when `shutdown` is triggered (e.g. shared with the agent).
+    /// Like [`Relay::start`], also stopping when `shutdown` is triggered (e.g. the agent's).
     pub async fn start_with_shutdown(
         config: Config,
         hook: Arc<dyn Hook>,
@@ -105,12 +105,27 @@ impl Relay {
             });
             listeners.push(listener);
         }
+        // The relay's own signal: the caller's `shutdown` stops it, but stopping (or dropping)
+        // the relay never triggers the caller's signal.
+        let external = shutdown;
+        let own = Shutdown::new();
         let udp_addrs = udp.iter().map(|u| u.local).collect();
         let tcp_addrs = tcp_sides.iter().map(|t| t.local).collect();
         let core = Arc::new(Core::new(
-            &config, via_params, hook, udp, tcp_sides, shutdown,
+            &config,
+            via_params,
+            hook,
+            udp,
+            tcp_sides,
+            own.clone(),
         ));
         let mut tasks = JoinSet::new();
+        tasks.spawn(async move {
+            tokio::select! {
+                () = external.triggered() => own.trigger(),
+                () = own.triggered() => {}
+            }
+        });
         for i in 0..core.udp.len() {
             tasks.spawn(Arc::clone(&core).run_udp(i));
         }
@@ -150,7 +165,7 @@ impl Relay {
         self.core.tcp.len()
     }
 
-    /// The shutdown signal this relay obeys; triggering any clone stops it.
+    /// This relay's own shutdown signal; triggering any clone stops the relay (only).
     pub fn shutdown_signal(&self) -> Shutdown {
         self.core.shutdown.clone()
     }
@@ -166,5 +181,14 @@ impl Relay {
     pub async fn shutdown(self) {
         self.core.shutdown.trigger();
         self.wait().await;
+    }
+}
+
+impl Drop for Relay {
+    /// Dropping the handle stops the relay (its listener tasks would be aborted anyway; this
+    /// also ends connection and held-message tasks instead of leaving them orphaned).
+    fn drop(&mut self) {
+        self.core.shutdown.trigger();
+        self.core.tcp.clear();
     }
 }

@@ -142,6 +142,85 @@ impl StatsSnapshot {
     pub fn dropped_total(&self) -> u64 {
         self.dropped.iter().sum()
     }
+
+    /// Every counter as `(metric name, label name, label value, value)`, ready for a
+    /// Prometheus exporter (names follow DESIGN §7: `ikt_relay_*_total`).
+    pub fn counters(&self) -> Vec<(&'static str, &'static str, &'static str, u64)> {
+        let mut v = vec![
+            (
+                "ikt_relay_received_total",
+                "kind",
+                "request",
+                self.received_requests,
+            ),
+            (
+                "ikt_relay_received_total",
+                "kind",
+                "response",
+                self.received_responses,
+            ),
+            (
+                "ikt_relay_forwarded_total",
+                "kind",
+                "request",
+                self.forwarded_requests,
+            ),
+            (
+                "ikt_relay_forwarded_total",
+                "kind",
+                "response",
+                self.forwarded_responses,
+            ),
+            ("ikt_relay_answered_total", "reason", "any", self.answered),
+            (
+                "ikt_relay_answered_total",
+                "reason",
+                "too_many_hops",
+                self.too_many_hops,
+            ),
+            ("ikt_relay_held_total", "outcome", "held", self.held),
+            ("ikt_relay_held_total", "outcome", "released", self.released),
+            (
+                "ikt_relay_tcp_connections_total",
+                "event",
+                "accepted",
+                self.tcp_accepted,
+            ),
+            (
+                "ikt_relay_tcp_connections_total",
+                "event",
+                "connected",
+                self.tcp_connected,
+            ),
+            (
+                "ikt_relay_tcp_connections_total",
+                "event",
+                "closed",
+                self.tcp_closed,
+            ),
+            (
+                "ikt_relay_tcp_connections_total",
+                "event",
+                "idle_closed",
+                self.tcp_idle_closed,
+            ),
+            (
+                "ikt_relay_tcp_connections_total",
+                "event",
+                "refused",
+                self.tcp_refused,
+            ),
+        ];
+        for r in DropReason::ALL {
+            v.push((
+                "ikt_relay_dropped_total",
+                "reason",
+                r.as_str(),
+                self.dropped(r),
+            ));
+        }
+        v
+    }
 }
 
 fn bump(c: &AtomicU64) {
@@ -241,5 +320,12 @@ mod tests {
             assert_eq!(snap.dropped(*r), i as u64 + 1, "{}", r.as_str());
         }
         assert_eq!(snap.dropped_total(), (1..=13).sum::<u64>());
+        let exported: u64 = snap
+            .counters()
+            .iter()
+            .filter(|c| c.0 == "ikt_relay_dropped_total")
+            .map(|c| c.3)
+            .sum();
+        assert_eq!(exported, snap.dropped_total());
     }
 }

@@ -306,3 +306,35 @@ async fn compact_and_comma_separated_vias_are_handled_byte_exact() {
     let back = text(&uac.recv().await.0);
     assert_eq!(back, resp.replacen(&format!("{ours} , "), "", 1));
 }
+
+#[tokio::test]
+async fn external_shutdown_stops_the_relay_and_dropping_it_leaves_the_caller_signal_alone() {
+    let uas = UdpPeer::new().await;
+    let config = || ikt_relay::Config {
+        udp_listen: vec![localhost()],
+        next_hop: Some(ikt_relay::NextHop {
+            addr: uas.addr,
+            transport: None,
+        }),
+        ..ikt_relay::Config::default()
+    };
+    let agent = ikt_relay::Shutdown::new();
+    let relay = ikt_relay::Relay::start_with_shutdown(config(), Arc::new(NoHook), agent.clone())
+        .await
+        .unwrap();
+    drop(relay);
+    assert!(
+        !agent.is_triggered(),
+        "dropping the relay must not stop the agent"
+    );
+
+    let relay = ikt_relay::Relay::start_with_shutdown(config(), Arc::new(NoHook), agent.clone())
+        .await
+        .unwrap();
+    let own = relay.shutdown_signal();
+    agent.trigger();
+    tokio::time::timeout(GUARD, relay.wait())
+        .await
+        .expect("the agent's signal stops the relay");
+    assert!(own.is_triggered());
+}
