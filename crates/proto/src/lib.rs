@@ -163,4 +163,22 @@ mod tests {
         assert_eq!(Status::Duplicate as i32, 2);
         assert_eq!(Status::Rejected as i32, 3);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let _ = KeyBundle::decode(data.as_slice());
+            let _ = DeliveryAck::decode(data.as_slice());
+        }
+
+        #[test]
+        fn round_trip(seq in proptest::num::u64::ANY, nonce in "[A-Za-z0-9+/=]{0,64}", ck in proptest::collection::vec(proptest::num::u8::ANY, 0..32)) {
+            let mut b = sample();
+            b.seq = seq;
+            b.nonce = nonce;
+            b.ck = ck;
+            let back = KeyBundle::decode(b.encode_to_vec().as_slice()).expect("decode");
+            proptest::prop_assert_eq!(back, b);
+        }
+    }
 }
