@@ -312,6 +312,7 @@ async fn connect_tls(
 }
 
 async fn run(cfg: &Arc<SenderConfig>, tls: &TlsHandle, ob: &Arc<Outbox>) -> Result<(), Error> {
+    tls.check_dial(&cfg.peer)?;
     let c = cfg.clone();
     let t = tls.clone();
     let connector = tower::service_fn(move |_uri: tonic::codegen::http::Uri| {

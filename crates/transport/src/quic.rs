@@ -355,6 +355,7 @@ async fn run(
     ob: &Arc<Outbox>,
     mode: StreamMode,
 ) -> Result<(), Error> {
+    tls.check_dial(&cfg.peer)?;
     let crypto = QuicClientConfig::try_from(tls.client_config(&[ALPN])?)
         .map_err(|e| Error::Tls(e.to_string()))?;
     let mut cc = quinn::ClientConfig::new(Arc::new(crypto));

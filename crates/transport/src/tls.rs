@@ -400,6 +400,18 @@ impl TlsHandle {
         &self.inner.peers
     }
 
+    /// A sender may only dial a peer in the table (checked at every connection attempt, so a
+    /// peer-table reload takes effect on the next reconnect).
+    pub(crate) fn check_dial(&self, peer: &str) -> Result<(), Error> {
+        if self.inner.peers.contains(peer) {
+            Ok(())
+        } else {
+            Err(Error::Connection(format!(
+                "peer {peer:?} is not in the peer table"
+            )))
+        }
+    }
+
     /// Refused-handshake counters (both directions: as server and as client).
     pub fn refusals(&self) -> &Arc<Refusals> {
         &self.inner.refusals
