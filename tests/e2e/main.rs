@@ -2,5 +2,6 @@
 #![allow(missing_docs)]
 
 mod failures;
+mod metrics;
 mod modes;
 mod support;

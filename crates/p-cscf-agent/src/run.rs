@@ -93,6 +93,9 @@ impl Agent {
             opener,
         ));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        // Present from the start, so dashboards see 0 rather than a missing series.
+        metrics::gauge!(t::PARKED_401).set(0.0);
+        metrics::gauge!(t::STORE_ENTRIES).set(0.0);
 
         let mut started = Vec::new();
         let (mut grpc_addr, mut quic_addr) = (None, None);
@@ -266,13 +269,27 @@ async fn deliveries(mut rx: mpsc::Receiver<Delivery>, hub: Arc<KeyHub>, mode: &'
 /// The running receivers, shared with the health endpoint and the gauges.
 type Receivers = Arc<Mutex<Vec<(&'static str, ReceiverHandle)>>>;
 
+/// Per peer, merged over the receivers (grpc and quic): up when any of them has a stream.
 fn peer_health(receivers: &Receivers) -> Vec<ikt_transport::PeerHealth> {
-    receivers
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .flat_map(|(_, h)| h.health())
-        .collect()
+    let mut merged: BTreeMap<String, ikt_transport::PeerHealth> = BTreeMap::new();
+    for (_, h) in receivers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for p in h.health() {
+            match merged.get_mut(&p.peer) {
+                Some(m) => {
+                    m.up |= p.up;
+                    m.delivered += p.delivered;
+                    m.refused += p.refused;
+                    m.duplicates += p.duplicates;
+                    m.connects += p.connects;
+                    m.in_flight += p.in_flight;
+                }
+                None => {
+                    merged.insert(p.peer.clone(), p);
+                }
+            }
+        }
+    }
+    merged.into_values().collect()
 }
 
 fn health_fn(hub: Arc<KeyHub>, receivers: Receivers) -> HealthFn {
