@@ -81,6 +81,28 @@
 //! With a handle instead of a future: `let (verdict, release) = Verdict::held();` return
 //! `verdict`, store `release` (it is `Send`), and later call
 //! `release.release(Verdict::Pass)` from any task. Dropping the handle drops the message.
+//!
+//! # Behaviour in detail
+//! - **Requests**: hook first; then Max-Forwards (483 at zero, 400 if unparsable, `70` inserted
+//!   after our Via when absent); a top Route naming us (sent-by, listen address or
+//!   `Config::aliases`) is popped; the next Route is followed (loose routing), else
+//!   `Config::next_hop`, else the Request-URI if it is not us. Our Via goes first, as
+//!   `Via: SIP/2.0/<T> <sent-by>;branch=z9hG4bK<20 hex>[;<via_params>][;ikt-cid=<n>]`; the
+//!   branch is a SHA-256 of the received top branch (RFC 3261 §16.11), so retransmissions,
+//!   CANCEL and non-2xx ACK get the same one. Nothing else changes, byte for byte.
+//! - **Responses**: dropped (`DropReason::NotOurVia`) unless the top Via is ours; hook; our Via
+//!   is removed (its line, or its value in a comma list) and the response goes to the next Via:
+//!   `received` overrides the host, `rport=N` the port. Over TCP it goes back on the connection
+//!   the request came on (`ikt-cid`), or a new one to that address if that one is gone.
+//! - **Bounds**: per-connection send queues (`tcp_queue`, drop and count when full), writes
+//!   that stall for `tcp_idle_timeout` close the connection, `max_tcp_connections`,
+//!   `max_held`/`max_hold`, at most 64 host-name lookups in flight. UDP sends never wait: a
+//!   full socket buffer or an ICMP error is counted, not fatal.
+//! - **Panics** while handling one message (a hook bug) are caught and counted
+//!   (`DropReason::Panic`); the receive loop carries on.
+//! - Not done: strict routing (Route without `lr`), adding `received`/`rport` to the sender's
+//!   Via (it would break byte transparency; values already present are honoured), TLS,
+//!   DNS SRV/NAPTR (host names resolve with A/AAAA only), switching to TCP for large requests.
 #![forbid(unsafe_code)]
 
 pub mod branch;

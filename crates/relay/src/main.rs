@@ -48,7 +48,7 @@ struct Args {
     #[arg(long, value_name = "PARAM")]
     via_param: Vec<String>,
 
-    /// Another host[:port] that Route headers may use to name this relay (repeatable).
+    /// Another `host[:port]` that Route headers may use to name this relay (repeatable).
     #[arg(long, value_name = "HOST[:PORT]")]
     alias: Vec<String>,
 
