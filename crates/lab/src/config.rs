@@ -241,4 +241,12 @@ mod tests {
             None
         );
     }
+
+    #[test]
+    fn example_file_is_valid() {
+        let c = LabConfig::from_toml(include_str!("../lab.example.toml")).unwrap();
+        assert_eq!(c.reauth.max_failed_attempts, 4);
+        assert_eq!(c.reg_await_auth, Duration::from_secs(32));
+        assert_eq!(c.qop_param().as_deref(), Some("auth,auth-int"));
+    }
 }

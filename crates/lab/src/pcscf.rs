@@ -91,6 +91,19 @@ type Out = Vec<(Vec<u8>, SocketAddr)>;
 /// relayed, only key bookkeeping for them is lost).
 const MAX_TXNS: usize = 65_536;
 
+/// Whether `text` has something that reads as a `ck=` or `ik=` parameter (any case, any
+/// spacing before `=`), as a last check that no key leaves toward the UE.
+fn has_key_param(text: &str) -> bool {
+    let b = text.as_bytes();
+    (0..b.len().saturating_sub(1)).any(|i| {
+        let name = [b[i].to_ascii_lowercase(), b[i + 1].to_ascii_lowercase()];
+        let boundary =
+            i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'-' || b[i - 1] == b'_');
+        let rest = b[i + 2..].iter().find(|c| !c.is_ascii_whitespace());
+        (name == *b"ck" || name == *b"ik") && boundary && rest == Some(&b'=')
+    })
+}
+
 fn is_hex32(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -295,29 +308,86 @@ impl Pcscf {
             // Our own request (the reg-event SUBSCRIBE): nothing to forward.
             return Vec::new();
         };
-        let txn = self.lock().txns.remove(&branch);
-        let Some(txn) = txn.filter(|t| t.is_register) else {
-            return vec![(popped, next)];
-        };
-        match m.status() {
-            Some(401) | Some(407) => self.on_challenge(&m, &txn, next),
-            Some(200) => self.on_register_ok(&m, &txn, popped.clone(), next),
+        let txn = self.lock().txns.remove(&branch).filter(|t| t.is_register);
+        match (m.status(), txn) {
+            // Every challenge is checked, even one we cannot match to a REGISTER (its keys
+            // would have no owner): it must never reach the UE with keys in it.
+            (Some(401) | Some(407), txn) => self.on_challenge(&m, txn.as_ref(), next),
+            // Keys have no business in any other response either.
+            (_, txn) if has_key_param(&String::from_utf8_lossy(m.bytes())) => self.fail_closed(
+                &m,
+                txn.as_ref(),
+                next,
+                "key parameter in a non-challenge response",
+            ),
+            (Some(200), Some(txn)) => self.on_register_ok(&m, &txn, popped.clone(), next),
             _ => vec![(popped, next)],
         }
     }
 
-    fn on_challenge(&self, m: &Message<'_>, txn: &Txn, next: SocketAddr) -> Out {
-        let aka = m.headers().iter().enumerate().find_map(|(i, h)| {
-            if h.name != HeaderName::WwwAuthenticate && h.name != HeaderName::ProxyAuthenticate {
-                return None;
+    fn fail_closed(&self, m: &Message<'_>, txn: Option<&Txn>, next: SocketAddr, why: &str) -> Out {
+        let impi = txn.map_or("-", |t| t.key.as_str());
+        self.stats.fail_closed.fetch_add(1, Ordering::Relaxed);
+        // Only clean values are logged or copied: a malformed message can hide a key inside
+        // what scans as another header's value.
+        let clean =
+            |v: &str| !has_key_param(v) && !v.bytes().any(|c| c == b'\r' || c == b'\n' || c == 0);
+        let call_id = m.call_id().filter(|c| clean(c)).unwrap_or("-");
+        tracing::warn!(
+            impi,
+            call_id,
+            why,
+            "p-cscf: challenge not forwarded; answering 503 (fail closed)"
+        );
+        let mut b = Builder::response(503, "Service Unavailable");
+        for h in m.headers() {
+            let routing = matches!(
+                h.name,
+                HeaderName::Via
+                    | HeaderName::From
+                    | HeaderName::To
+                    | HeaderName::CallId
+                    | HeaderName::CSeq
+            );
+            if routing && clean(m.value(h)) {
+                b = b.header(m.name(h), m.value(h));
             }
-            let d = challenge::parse(m.value(h))?;
-            d.param("algorithm")
-                .is_some_and(|a| a.eq_ignore_ascii_case("AKAv1-MD5"))
-                .then_some((i, d))
-        });
-        let Some((index, d)) = aka else {
-            return vec![(m.bytes().to_vec(), next)];
+        }
+        vec![(b.header("Retry-After", "5").finish(), next)]
+    }
+
+    fn on_challenge(&self, m: &Message<'_>, txn: Option<&Txn>, next: SocketAddr) -> Out {
+        // Every challenge that is AKA or carries a key parameter; one we cannot parse but that
+        // might carry keys is refused rather than forwarded.
+        let mut aka = Vec::new();
+        for (i, h) in m.headers().iter().enumerate() {
+            if h.name != HeaderName::WwwAuthenticate && h.name != HeaderName::ProxyAuthenticate {
+                continue;
+            }
+            match challenge::parse(m.value(h)) {
+                Some(d) => {
+                    let is_aka = d
+                        .param("algorithm")
+                        .is_some_and(|a| a.eq_ignore_ascii_case("AKAv1-MD5"));
+                    if is_aka || d.param("ck").is_some() || d.param("ik").is_some() {
+                        aka.push((i, d));
+                    }
+                }
+                None if has_key_param(m.value(h))
+                    || m.value(h).to_ascii_lowercase().contains("aka") =>
+                {
+                    return self.fail_closed(m, txn, next, "unparsable AKA challenge");
+                }
+                None => {}
+            }
+        }
+        let (index, d) = match aka.len() {
+            0 if has_key_param(&String::from_utf8_lossy(m.bytes())) => {
+                return self.fail_closed(m, txn, next, "key parameter outside a challenge");
+            }
+            0 => return vec![(m.bytes().to_vec(), next)],
+            1 => aka.remove(0),
+            _ => return self.fail_closed(m, txn, next, "several AKA challenges"),
         };
         let keys = match (d.param("ck"), d.param("ik")) {
             (Some(ck), Some(ik)) if is_hex32(ck) && is_hex32(ik) => {
@@ -326,26 +396,10 @@ impl Pcscf {
             _ => None,
         };
         let Some((ck, ik)) = keys else {
-            self.stats.fail_closed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                impi = txn.key,
-                call_id = m.call_id().unwrap_or(""),
-                "p-cscf: AKA challenge without usable ck/ik; answering 503 (fail closed)"
-            );
-            let mut b = Builder::response(503, "Service Unavailable");
-            for h in m.headers() {
-                if matches!(
-                    h.name,
-                    HeaderName::Via
-                        | HeaderName::From
-                        | HeaderName::To
-                        | HeaderName::CallId
-                        | HeaderName::CSeq
-                ) {
-                    b = b.header(m.name(h), m.value(h));
-                }
-            }
-            return vec![(b.header("Retry-After", "5").finish(), next)];
+            return self.fail_closed(m, txn, next, "AKA challenge without usable ck/ik");
+        };
+        let Some(txn) = txn else {
+            return self.fail_closed(m, None, next, "AKA challenge for no known REGISTER");
         };
         let fp = secret::fingerprint(&ck, &ik);
         let h = &m.headers()[index];
@@ -355,6 +409,10 @@ impl Pcscf {
         let mut out = bytes[..h.value_range.start].to_vec();
         out.extend_from_slice(stripped.as_bytes());
         out.extend_from_slice(&bytes[h.value_range.end..]);
+        // Headers and body: a key must not reach the UE anywhere in the message.
+        if has_key_param(&String::from_utf8_lossy(&out)) {
+            return self.fail_closed(m, Some(txn), next, "key parameter left after stripping");
+        }
         let rand = d.param("nonce").and_then(|n| {
             use base64::Engine;
             let raw = base64::engine::general_purpose::STANDARD.decode(n).ok()?;
@@ -471,5 +529,125 @@ impl Pcscf {
             }
         }
         vec![(reply, target)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const CHALLENGE: &str = "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP PCSCF;branch=z9hG4bKp;rport\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKa;rport\r\nFrom: <sip:u@ims.example.org>;tag=1\r\nTo: <sip:u@ims.example.org>;tag=2\r\nCall-ID: c1\r\nCSeq: 1 REGISTER\r\nWWW-Authenticate: Digest realm=\"ims.example.org\", nonce=\"wA1gMQPc7lLER4EZSUIC6Dn5bNmAD68XXfWzGAfiWLA=\", algorithm=AKAv1-MD5, ck=\"58c433ff7a7082acd424220f2b67c556\", ik=\"21a8c1f929702adb3e738488b9f5c5da\", qop=\"auth,auth-int\"\r\nContent-Length: 0\r\n\r\n";
+
+    fn pcscf() -> (tokio::runtime::Runtime, Arc<Pcscf>) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let socket = rt.block_on(UdpSocket::bind("127.0.0.1:0")).unwrap();
+        let p = Pcscf::new(Arc::new(socket), "127.0.0.1:9".parse().unwrap()).unwrap();
+        (rt, p)
+    }
+
+    fn challenge_for(p: &Pcscf) -> String {
+        CHALLENGE.replace("PCSCF", &p.addr().to_string())
+    }
+
+    fn register_txn(p: &Pcscf) {
+        // Registers the transaction the 401 answers (branch z9hG4bKp).
+        p.lock().txns.insert(
+            "z9hG4bKp".into(),
+            Txn {
+                key: "u@ims.example.org".into(),
+                is_register: true,
+            },
+        );
+    }
+
+    #[test]
+    fn strips_keys_and_stores_them() {
+        let (_rt, p) = pcscf();
+        register_txn(&p);
+        let out = p.handle(challenge_for(&p).as_bytes(), "127.0.0.1:9".parse().unwrap());
+        let text = String::from_utf8(out[0].0.clone()).unwrap();
+        assert_eq!(out[0].1, "127.0.0.1:5999".parse().unwrap());
+        assert!(!text.contains("ck=") && !text.contains("ik="), "{text}");
+        assert!(text.contains("WWW-Authenticate: Digest realm=\"ims.example.org\", nonce=\"wA1gMQPc7lLER4EZSUIC6Dn5bNmAD68XXfWzGAfiWLA=\", algorithm=AKAv1-MD5, qop=\"auth,auth-int\"\r\n"));
+        assert_eq!(
+            p.pending_fingerprint("u@ims.example.org").map(|f| f.len()),
+            Some(8)
+        );
+    }
+
+    #[test]
+    fn fails_closed_without_keys_or_with_bad_keys() {
+        for bad in [
+            challenge_for_bad("ck=\"58c433ff7a7082acd424220f2b67c556\", ", ""),
+            challenge_for_bad("ik=\"21a8c1f929702adb3e738488b9f5c5da\", ", ""),
+            challenge_for_bad(
+                "58c433ff7a7082acd424220f2b67c556",
+                "58c433ff7a7082acd424220f2b67c55",
+            ),
+            challenge_for_bad("21a8c1f929702adb3e738488b9f5c5da", "zz"),
+        ] {
+            let (_rt, p) = pcscf();
+            register_txn(&p);
+            let out = p.handle(
+                bad.replace("PCSCF", &p.addr().to_string()).as_bytes(),
+                "127.0.0.1:9".parse().unwrap(),
+            );
+            let text = String::from_utf8(out[0].0.clone()).unwrap();
+            assert!(text.starts_with("SIP/2.0 503 "), "{text}");
+            assert!(!text.contains("WWW-Authenticate"));
+            assert_eq!(p.stats().fail_closed.load(Ordering::Relaxed), 1);
+        }
+    }
+
+    #[test]
+    fn key_param_detection() {
+        assert!(has_key_param("Digest ck=\"1\""));
+        assert!(has_key_param("x, IK =1"));
+        assert!(has_key_param("ck=1"));
+        assert!(!has_key_param("Digest ckx=1, tick=2, nonce=\"ck\""));
+        assert!(!has_key_param("sip:a@b;lr"));
+    }
+
+    fn challenge_for_bad(from: &str, to: &str) -> String {
+        CHALLENGE.replace(from, to)
+    }
+
+    proptest! {
+        #[test]
+        fn mutated_challenges_never_panic_nor_leak(at in 0usize..CHALLENGE.len(), byte in any::<u8>()) {
+            let (_rt, p) = pcscf();
+            register_txn(&p);
+            let mut m = challenge_for(&p).into_bytes();
+            let i = at.min(m.len() - 1);
+            m[i] = byte;
+            for (bytes, _) in p.handle(&m, "127.0.0.1:9".parse().unwrap()) {
+                let text = String::from_utf8_lossy(&bytes);
+                prop_assert!(!text.contains("58c433ff7a7082acd424220f2b67c556"));
+                prop_assert!(!text.contains("21a8c1f929702adb3e738488b9f5c5da"));
+            }
+        }
+
+        #[test]
+        fn keys_never_leave_under_any_status(status in 100u16..700, unknown_txn in any::<bool>()) {
+            let (_rt, p) = pcscf();
+            if !unknown_txn {
+                register_txn(&p);
+            }
+            let m = challenge_for(&p).replace("401 Unauthorized", &format!("{status} Whatever"));
+            for (bytes, _) in p.handle(m.as_bytes(), "127.0.0.1:9".parse().unwrap()) {
+                let text = String::from_utf8_lossy(&bytes);
+                prop_assert!(!text.contains("58c433ff7a7082acd424220f2b67c556"), "{}", text);
+            }
+        }
+
+        #[test]
+        fn arbitrary_datagrams_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..700)) {
+            let (_rt, p) = pcscf();
+            let _ = p.handle(&bytes, "127.0.0.1:9".parse().unwrap());
+        }
     }
 }
