@@ -15,6 +15,20 @@ use crate::ue::{self, Ue, UeConfig, UeEvent};
 /// The subscribers the demo uses when given none (MILENAGE sets 2, 3 and 5).
 pub const EXAMPLE_SUBSCRIBERS: &str = include_str!("../subscribers.example.toml");
 
+/// `n` subscribers `ue<i>@ims.example.org` whose keys cycle through the example sets 2, 3 and 5
+/// (a lab may share keys between subscribers; each still has its own SQN and registration).
+pub fn generated_subscribers(n: usize) -> Result<Vec<Provisioned>, Error> {
+    let base = crate::hss::parse_provisioning(EXAMPLE_SUBSCRIBERS)?;
+    Ok((0..n)
+        .map(|i| {
+            let mut p = base[i % base.len()].clone();
+            p.impi = format!("ue{i}@ims.example.org");
+            p.impus = vec![format!("sip:ue{i}@ims.example.org")];
+            p
+        })
+        .collect())
+}
+
 /// How long any single step may take before the demo reports it as failed.
 const STEP: Duration = Duration::from_secs(10);
 
@@ -43,12 +57,35 @@ pub struct DemoReport {
     pub policy_actions: u64,
     /// UEs deregistered by the network (NOTIFY terminated).
     pub network_deregistrations: usize,
+    /// Time of each initial registration (first REGISTER to 200), sorted.
+    pub registration_times: Vec<Duration>,
 }
 
 impl DemoReport {
+    /// The `q` quantile (0..=1, nearest rank) of the registration times.
+    pub fn registration_quantile(&self, q: f64) -> Option<Duration> {
+        let n = self.registration_times.len();
+        if n == 0 {
+            return None;
+        }
+        let rank = (q * n as f64).ceil() as usize;
+        Some(self.registration_times[rank.clamp(1, n) - 1])
+    }
+
     /// The report as printed.
     pub fn render(&self) -> String {
         let mut s = String::new();
+        if let (Some(p50), Some(p99)) = (
+            self.registration_quantile(0.5),
+            self.registration_quantile(0.99),
+        ) {
+            let _ = writeln!(
+                s,
+                "registration time: median {:.2} ms, p99 {:.2} ms",
+                p50.as_secs_f64() * 1e3,
+                p99.as_secs_f64() * 1e3
+            );
+        }
         let _ = writeln!(
             s,
             "registrations: {}/{} UEs registered",
@@ -141,13 +178,18 @@ async fn scenario(
     };
     let outcomes = register_all(&ues).await;
     for (ue, outcome) in ues.iter().zip(&outcomes) {
-        if let Ok(UeEvent::Registered { fingerprint, .. }) = outcome {
+        if let Ok(UeEvent::Registered {
+            fingerprint, took, ..
+        }) = outcome
+        {
             report.registered += 1;
+            report.registration_times.push(*took);
             if net.pcscf_fingerprint(ue.impi()).as_deref() == Some(fingerprint.as_str()) {
                 report.keys_matched += 1;
             }
         }
     }
+    report.registration_times.sort();
     if let Some(ue) = ues.first().filter(|u| u.status().registered) {
         let before = ue.fingerprint();
         let mut rx = ue.events();

@@ -10,6 +10,38 @@
 //! - [`network`]: starting the elements with optional agent hops; [`admin`]: the control endpoint.
 //! - [`challenge`], [`via`], [`compose`], [`reginfo`]: the bits of SIP the elements need.
 //! - [`demo`]: the `ims-lab demo` scenario.
+//!
+//! # Starting the network with agent hops
+//! The chain is UE → P-CSCF → [p-cscf-agent] → I-CSCF → [s-cscf-agent] → S-CSCF. It starts from
+//! the core outwards so each agent can be given the address of the element after it:
+//! ```no_run
+//! # async fn demo() -> Result<(), ikt_lab::Error> {
+//! use std::sync::Arc;
+//! use ikt_lab::config::LabConfig;
+//! use ikt_lab::hss::{self, Hss};
+//! use ikt_lab::network::{Network, NetworkConfig};
+//! use ikt_lab::ue::{Ue, UeConfig};
+//!
+//! let provisioned = hss::parse_provisioning(ikt_lab::demo::EXAMPLE_SUBSCRIBERS)?;
+//! let hss = Arc::new(Hss::new(provisioned.iter().map(Into::into).collect()));
+//! let core = Network::stage(NetworkConfig::loopback(LabConfig::default()), hss).await?;
+//! let s_agent = spawn_agent(core.scscf_addr());          // an s-cscf-agent forwarding to the S-CSCF
+//! let edge = core.start_icscf(Some(s_agent)).await?;     // the I-CSCF sends to that agent
+//! let p_agent = spawn_agent(edge.icscf_addr());          // a p-cscf-agent forwarding to the I-CSCF
+//! let net = edge.start_pcscf(Some(p_agent)).await?;      // the P-CSCF sends to that agent
+//!
+//! let ue = Ue::spawn(UeConfig::from_provisioned(&provisioned[0], "ims.example.org", net.addrs().pcscf)).await?;
+//! ue.register_and_wait(std::time::Duration::from_secs(10)).await?;
+//! assert_eq!(net.pcscf_fingerprint(ue.impi()), ue.fingerprint());
+//! net.reauth(ue.impi()).await?;                           // network-initiated re-authentication
+//! net.shutdown().await;
+//! # Ok(()) }
+//! # // Stands in for starting an agent: without one, the hop is the next element itself.
+//! # fn spawn_agent(next: std::net::SocketAddr) -> std::net::SocketAddr { next }
+//! ```
+//! With agent addresses known in advance, `Network::start(config, hss, AgentHops { .. })` does
+//! the three steps at once; `ims-lab serve --pcscf-next-hop ADDR --icscf-next-hop ADDR` is the
+//! same from the command line.
 #![forbid(unsafe_code)]
 
 pub mod admin;

@@ -57,8 +57,11 @@ enum Command {
     /// Runs the network and a UE per subscriber in one process and prints a report.
     Demo {
         /// Subscriber file; default: the built-in example (MILENAGE sets 2, 3 and 5).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "ues")]
         subscribers: Option<PathBuf>,
+        /// Number of UEs (generated subscribers `ue<i>@ims.example.org` with the example keys).
+        #[arg(long)]
+        ues: Option<usize>,
         #[command(flatten)]
         common: Common,
         /// Insert a hop between P-CSCF and I-CSCF (a p-cscf-agent already running).
@@ -196,15 +199,21 @@ async fn serve(subscribers: PathBuf, common: Common, listen: Listen) -> anyhow::
     Ok(())
 }
 
-async fn demo(subscribers: Option<PathBuf>, common: Common, hops: AgentHops) -> anyhow::Result<()> {
+async fn demo(
+    subscribers: Option<PathBuf>,
+    ues: Option<usize>,
+    common: Common,
+    hops: AgentHops,
+) -> anyhow::Result<()> {
     let lab = lab_config(&common)?;
-    let text = match subscribers {
-        Some(p) => {
-            std::fs::read_to_string(&p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
-        }
-        None => ikt_lab::demo::EXAMPLE_SUBSCRIBERS.to_string(),
+    let provisioned = match (subscribers, ues) {
+        (Some(p), _) => hss::parse_provisioning(
+            &std::fs::read_to_string(&p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        )?,
+        (None, Some(0)) => anyhow::bail!("--ues must be at least 1"),
+        (None, Some(n)) => ikt_lab::demo::generated_subscribers(n)?,
+        (None, None) => hss::parse_provisioning(ikt_lab::demo::EXAMPLE_SUBSCRIBERS)?,
     };
-    let provisioned = hss::parse_provisioning(&text)?;
     let report = ikt_lab::demo::run(&provisioned, lab, hops).await?;
     print!("{}", report.render());
     let ok = report.registered == report.ues
@@ -331,11 +340,13 @@ fn main() -> ExitCode {
         } => run_async(serve(subscribers, common, listen)),
         Command::Demo {
             subscribers,
+            ues,
             common,
             pcscf_next_hop,
             icscf_next_hop,
         } => run_async(demo(
             subscribers,
+            ues,
             common,
             AgentHops {
                 pcscf_next_hop,
