@@ -143,6 +143,7 @@ struct Task {
     sub_call_id: String,
     outstanding: Option<Outstanding>,
     reg_started: Option<Instant>,
+    refresh_at: Option<Instant>,
     events: broadcast::Sender<UeEvent>,
     status: Arc<Mutex<UeStatus>>,
 }
@@ -195,6 +196,7 @@ impl Ue {
             sub_call_id: format!("ue-reg-{}", compose::token()),
             outstanding: None,
             reg_started: None,
+            refresh_at: None,
             events: events.clone(),
             status: status.clone(),
             socket,
@@ -313,7 +315,10 @@ impl Task {
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
-                _ = tick.tick() => self.retransmit().await,
+                _ = tick.tick() => {
+                    self.retransmit().await;
+                    self.refresh().await;
+                }
                 c = cmds.recv() => match c {
                     None => break,
                     Some(Cmd::Register) => { self.deregistering = false; self.send_register(None).await; }
@@ -363,6 +368,27 @@ impl Task {
         if let Err(e) = self.socket.send_to(&bytes, to).await {
             tracing::warn!(impi = self.cfg.impi, error = %e, "ue: send failed");
         }
+    }
+
+    /// Re-registers before the registration runs out (TS 24.229 §5.1.1.4: 600 s before expiry
+    /// when it was granted for more than 1200 s, otherwise at half of it).
+    async fn refresh(&mut self) {
+        if self.refresh_at.is_some_and(|t| t <= Instant::now()) && self.outstanding.is_none() {
+            self.refresh_at = None;
+            tracing::debug!(impi = self.cfg.impi, "ue: refreshing the registration");
+            self.deregistering = false;
+            self.send_register(None).await;
+        }
+    }
+
+    fn schedule_refresh(&mut self, expires: u32) {
+        let secs = if expires > 1200 {
+            expires - 600
+        } else {
+            expires / 2
+        };
+        self.refresh_at =
+            (expires > 0).then(|| Instant::now() + Duration::from_secs(u64::from(secs.max(1))));
     }
 
     async fn retransmit(&mut self) {
@@ -481,6 +507,7 @@ impl Task {
             ("REGISTER", 200..=299) => self.on_ok(&msg).await,
             ("REGISTER", 300..) => {
                 self.status().registered = false;
+                self.refresh_at = None;
                 self.emit(UeEvent::Rejected(status));
             }
             _ => {}
@@ -577,6 +604,7 @@ impl Task {
             }
             self.subscribed = false;
             self.status().subscribed = false;
+            self.refresh_at = None;
             self.emit(UeEvent::Deregistered);
             return;
         }
@@ -599,6 +627,7 @@ impl Task {
             st.fingerprint.clone().unwrap_or_default()
         };
         tracing::info!(impi = self.cfg.impi, fingerprint, expires, "ue: registered");
+        self.schedule_refresh(expires);
         let took = self.reg_started.map_or(Duration::ZERO, |t| t.elapsed());
         self.emit(UeEvent::Registered {
             fingerprint,
@@ -647,6 +676,7 @@ impl Task {
             }
             self.subscribed = false;
             self.status().subscribed = false;
+            self.refresh_at = None;
             self.emit(UeEvent::NetworkDeregistered(c.event.clone()));
         }
     }

@@ -306,3 +306,39 @@ fn demo_trace_logs_carry_no_key_material() {
     }
     assert!(checked > 100);
 }
+
+#[test]
+fn serve_rejects_bad_files_naming_the_field() {
+    let dir = scratch("badcfg");
+    let subs = dir.join("subscribers.toml");
+    std::fs::write(
+        &subs,
+        support::subscriber_file(&["2"], "000000000040").replace("af17", "af1"),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--subscribers"])
+        .arg(&subs)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("subscriber[0].amf"), "{err}");
+    assert!(
+        !err.contains("0396eb317b6d1c36f19c1c84cd6ffd16"),
+        "the error echoes K: {err}"
+    );
+    std::fs::write(&subs, support::subscriber_file(&["2"], "000000000040")).unwrap();
+    let cfg = dir.join("lab.toml");
+    std::fs::write(&cfg, "[reauth]\nmax_failed_attempts = 0\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--subscribers"])
+        .arg(&subs)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("reauth.max_failed_attempts"), "{err}");
+}

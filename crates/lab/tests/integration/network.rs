@@ -309,3 +309,26 @@ async fn retransmitted_register_gets_the_same_challenge() {
     );
     lab.net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ue_refreshes_its_registration_before_expiry() {
+    let lab = support::start(&["2"], "").await;
+    let ue = lab.ue(0, |c| c.expires = 2).await;
+    let mut rx = ue.events();
+    let UeEvent::Registered { expires, .. } = ue.register_and_wait(WAIT).await.unwrap() else {
+        panic!("not registered")
+    };
+    assert_eq!(expires, 2);
+    // The refresh (at half the expiry) is a full re-authentication with new keys.
+    let first = ue.fingerprint();
+    ue::wait_for(&mut rx, WAIT, |e| matches!(e, UeEvent::Registered { .. }))
+        .await
+        .unwrap();
+    ue::wait_for(&mut rx, WAIT, |e| matches!(e, UeEvent::Registered { .. }))
+        .await
+        .unwrap();
+    assert_ne!(ue.fingerprint(), first);
+    assert!(lab.net.scscf().is_registered(ue.impi()));
+    assert_eq!(lab.net.pcscf_fingerprint(ue.impi()), ue.fingerprint());
+    lab.net.shutdown().await;
+}
