@@ -6,6 +6,7 @@
 use std::ops::Range;
 
 use crate::header::{Header, HeaderName};
+use crate::lex::comma_items;
 use crate::message::Message;
 
 #[derive(Debug, Clone)]
@@ -145,17 +146,33 @@ impl<'m, 'a> Editor<'m, 'a> {
     /// Remove the first Via value: the whole line if it was alone in its header, otherwise the
     /// value and the comma and white space after it. No-op without a Via.
     pub fn remove_top_via(&mut self) -> &mut Self {
-        let Some(top) = self.msg.top_via() else {
+        match self.msg.top_via() {
+            Some(top) => self.remove_value(top.header_index, top.range),
+            None => self,
+        }
+    }
+
+    /// Remove one value of a comma-separated header (a [`crate::Via`] or [`crate::NameAddr`]
+    /// as the accessors return it: header index and range) with one adjacent comma; the whole
+    /// line if it was the only value. No-op when `range` is not a value of that header.
+    pub fn remove_value(&mut self, header_index: usize, range: Range<usize>) -> &mut Self {
+        let Some(h) = self.msg.headers().get(header_index) else {
             return self;
         };
-        let vias = self.msg.vias_in(top.header_index);
-        match (vias.get(1), self.msg.headers().get(top.header_index)) {
-            (Some(next), _) => self.remove(top.range.start..next.range.start),
-            (None, Some(h)) => {
-                let line = h.line.clone();
-                self.remove(line)
-            }
-            (None, None) => self,
+        let base = h.value_range.start;
+        let items: Vec<Range<usize>> = comma_items(self.msg.value(h).as_bytes())
+            .map(|r| base + r.start..base + r.end)
+            .collect();
+        let Some(pos) = items.iter().position(|r| *r == range) else {
+            return self;
+        };
+        match (
+            pos.checked_sub(1).and_then(|p| items.get(p)),
+            items.get(pos + 1),
+        ) {
+            (_, Some(next)) => self.remove(range.start..next.start),
+            (Some(prev), None) => self.remove(prev.end..range.end),
+            (None, None) => self.remove(h.line.clone()),
         }
     }
 
@@ -340,6 +357,28 @@ hello";
         assert_eq!(m2.top_via().unwrap().branch(), Some("z9hG4bK3"));
         let m3 = scan(b"OPTIONS sip:a SIP/2.0\r\n\r\n").unwrap();
         assert_eq!(remove_top_via(&m3), m3.bytes());
+    }
+
+    #[test]
+    fn remove_any_list_value() {
+        let raw = b"OPTIONS sip:a SIP/2.0\r\nRoute: <sip:a;lr>, <sip:b;lr> ,<sip:c;lr>\r\nRoute: <sip:d;lr>\r\n\r\n";
+        let m = scan(raw).unwrap();
+        let r = m.route();
+        let cases: [(usize, &[u8]); 4] = [
+            (0, b"Route: <sip:b;lr> ,<sip:c;lr>\r\nRoute: <sip:d;lr>\r\n"),
+            (1, b"Route: <sip:a;lr>, <sip:c;lr>\r\nRoute: <sip:d;lr>\r\n"),
+            (2, b"Route: <sip:a;lr>, <sip:b;lr>\r\nRoute: <sip:d;lr>\r\n"),
+            (3, b"Route: <sip:a;lr>, <sip:b;lr> ,<sip:c;lr>\r\n"),
+        ];
+        for (i, want) in cases {
+            let mut e = m.edit();
+            e.remove_value(r[i].header_index, r[i].range.clone());
+            let out = e.finish();
+            assert_eq!(&out[23..out.len() - 2], want, "value {i}");
+        }
+        let mut e = m.edit();
+        e.remove_value(1, 0..3).remove_value(99, 0..1);
+        assert_eq!(e.finish(), raw);
     }
 
     #[test]

@@ -29,7 +29,7 @@
 //! - `header`: [`HeaderName`] (compact forms, any case) and [`Header`] ranges.
 //! - `via`: [`Via`] values across commas and headers.
 //! - `addr`: [`NameAddr`] for From/To/Contact/Route/Path/Service-Route.
-//! - `params`: `;name=value` lists ([`Params`]).
+//! - `params`: `;name=value` lists ([`Params`]); `uri`: SIP/TEL URIs split into parts ([`Uri`]).
 //! - `challenge`: WWW-/Proxy-Authenticate and Authorization as [`Challenge`]s, and the AKA key
 //!   edits ([`remove_keys`], [`restore_keys`], [`replace_keys_with_param`]).
 //! - `edit`: the splicing [`Editor`] and relay helpers ([`prepend_via`], [`remove_top_via`]).
@@ -46,6 +46,7 @@ mod header;
 mod lex;
 mod message;
 mod params;
+mod uri;
 mod via;
 
 pub use addr::NameAddr;
@@ -60,4 +61,5 @@ pub use framing::Framer;
 pub use header::{Header, HeaderName};
 pub use message::{CSeq, Limits, Message, StartLine, scan, scan_with};
 pub use params::{Param, Params};
+pub use uri::Uri;
 pub use via::Via;

@@ -2,7 +2,7 @@
 //! Content-Length after edits.
 
 use ikt_sip::{
-    Framer, HeaderName, Limits, Message, prepend_via, remove_keys, remove_top_via,
+    Framer, HeaderName, Limits, Message, Uri, prepend_via, remove_keys, remove_top_via,
     replace_keys_with_param, restore_keys, scan, scan_with, set_max_forwards,
 };
 use proptest::prelude::*;
@@ -57,6 +57,15 @@ fn exercise(m: &Message<'_>) {
     let _ = (m.service_route(), m.p_associated_uris());
     for c in m.contacts() {
         let _ = c.expires();
+    }
+    for a in m.route().iter().chain(&m.path()).chain(&m.record_route()) {
+        let _ = Uri::parse(a.uri).map(|u| (u.transport(), u.is_loose_route()));
+    }
+    let _ = m.request_uri().map(Uri::parse);
+    for v in m.vias() {
+        let mut e = m.edit();
+        e.remove_value(v.header_index, v.range);
+        let _ = e.finish();
     }
     let _ = m.credentials();
     let challenges = m.challenges();
@@ -157,6 +166,16 @@ proptest! {
         text.push_str(eol);
         if let Ok(m) = scan(text.as_bytes()) {
             exercise(&m);
+        }
+    }
+
+    #[test]
+    fn uri_parse_never_panics(s in "\\PC{0,60}", t in "(sips?|tel):[a-z0-9@:;=\\[\\]?.+-]{0,40}") {
+        for text in [s.as_str(), t.as_str()] {
+            if let Some(u) = Uri::parse(text) {
+                let _ = (u.transport(), u.is_loose_route(), u.param("user"));
+                prop_assert!(!u.scheme.is_empty());
+            }
         }
     }
 
