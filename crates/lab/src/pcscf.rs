@@ -179,10 +179,14 @@ impl Pcscf {
                 _ = shutdown.changed() => break,
                 r = self.socket.recv_from(&mut buf) => {
                     let Ok((n, src)) = r else { continue };
-                    for (bytes, to) in self.handle(&buf[..n], src) {
+                    let out = self.handle(&buf[..n], src);
+                    // Received 401s carried CK/IK in clear: wipe the receive buffer.
+                    zeroize::Zeroize::zeroize(&mut buf[..n]);
+                    for (mut bytes, to) in out {
                         if let Err(e) = self.socket.send_to(&bytes, to).await {
                             tracing::warn!(%to, error = %e, "p-cscf: send failed");
                         }
+                        zeroize::Zeroize::zeroize(&mut bytes);
                     }
                 }
             }
@@ -300,7 +304,7 @@ impl Pcscf {
             return Vec::new();
         }
         let branch = top.branch.unwrap_or_default();
-        let popped = via::pop(msg);
+        let popped = zeroize::Zeroizing::new(via::pop(msg));
         let Ok(m) = ikt_sip::scan(&popped) else {
             return Vec::new();
         };
@@ -320,8 +324,8 @@ impl Pcscf {
                 next,
                 "key parameter in a non-challenge response",
             ),
-            (Some(200), Some(txn)) => self.on_register_ok(&m, &txn, popped.clone(), next),
-            _ => vec![(popped, next)],
+            (Some(200), Some(txn)) => self.on_register_ok(&m, &txn, popped.to_vec(), next),
+            _ => vec![(popped.to_vec(), next)],
         }
     }
 

@@ -268,6 +268,7 @@ impl Scscf {
                 r = self.socket.recv_from(&mut buf) => {
                     let Ok((n, src)) = r else { continue };
                     let out = self.handle(&buf[..n], src);
+                    zeroize::Zeroize::zeroize(&mut buf[..n]);
                     self.send_all(out).await;
                 }
             }
@@ -275,10 +276,12 @@ impl Scscf {
     }
 
     async fn send_all(&self, out: Out) {
-        for (bytes, to) in out {
+        for (mut bytes, to) in out {
             if let Err(e) = self.socket.send_to(&bytes, to).await {
                 tracing::warn!(%to, error = %e, "s-cscf: send failed");
             }
+            // A 401 carries CK/IK in clear: wipe every sent buffer.
+            zeroize::Zeroize::zeroize(&mut bytes);
         }
     }
 
