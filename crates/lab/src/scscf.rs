@@ -444,10 +444,12 @@ impl Scscf {
             return vec![self.challenge(msg, src, &impi, rec, None)];
         };
         if let Some(auts) = answer.param("auts").filter(|a| !a.is_empty()) {
+            // RFC 3310 says base64; some UEs (SIPp among them) send 28 hex digits.
             let decoded = B64
                 .decode(auts)
                 .ok()
-                .and_then(|b| <[u8; 14]>::try_from(b.as_slice()).ok());
+                .and_then(|b| <[u8; 14]>::try_from(b.as_slice()).ok())
+                .or_else(|| crate::hex::decode_array::<14>(auts).ok());
             // The HSS checks MAC-S, moves its SQN past SQN_MS and hands out the next vector.
             let resynced =
                 decoded.and_then(|auts| self.hss.resync(&impi, &pending.vector.rand, &auts).ok());
@@ -892,6 +894,55 @@ mod tests {
         );
         assert_eq!(B64.decode(d.param("nonce").unwrap()).unwrap().len(), 32);
         assert_eq!(out[0].1, src());
+    }
+
+    #[test]
+    fn auts_is_accepted_as_base64_or_hex() {
+        for hex_form in [false, true] {
+            let (_rt, s) = scscf();
+            let out = s.handle(
+                REGISTER.replace("nonce=\"NONCE\"", "nonce=\"\"").as_bytes(),
+                src(),
+            );
+            let text = String::from_utf8(out[0].0.clone()).unwrap();
+            let line = text
+                .lines()
+                .find(|l| l.starts_with("WWW-Authenticate: "))
+                .unwrap();
+            let nonce = challenge::parse(line.trim_start_matches("WWW-Authenticate: "))
+                .unwrap()
+                .param("nonce")
+                .unwrap()
+                .to_string();
+            let rand: [u8; 16] = B64.decode(&nonce).unwrap()[..16].try_into().unwrap();
+            let p = crate::hss::parse_provisioning(SUBSCRIBER)
+                .unwrap()
+                .remove(0);
+            let usim = crate::aka::Usim::new(
+                p.operator_key.milenage(&p.k),
+                1000,
+                crate::aka::Usim::DEFAULT_DELTA,
+            );
+            let auts = usim.auts(&rand);
+            let auts = if hex_form {
+                crate::hex::encode(&auts)
+            } else {
+                B64.encode(auts)
+            };
+            let answer = REGISTER
+                .replace("NONCE", &nonce)
+                .replace("AAAAAAAAAAAAAAAAAAA=", &auts)
+                .replace("branch=z9hG4bKa", "branch=z9hG4bKb");
+            let out = s.handle(answer.as_bytes(), src());
+            assert!(
+                out[0].0.starts_with(b"SIP/2.0 401"),
+                "{}",
+                String::from_utf8_lossy(&out[0].0)
+            );
+            let c = s.stats().counts();
+            assert_eq!((c.resyncs, c.auth_failures, c.challenges), (1, 0, 2));
+            assert_eq!(s.hss.next_sqn("u@ims.example.org"), Some(1002));
+        }
     }
 
     proptest! {

@@ -176,6 +176,17 @@ mod tests {
         assert_eq!(v.response_target(), Some("[::1]:5070".parse().unwrap()));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic(text in ".{0,120}") {
+            let _ = ViaValue::parse(&text).map(|v| v.response_target());
+            let _ = split_host_port(&text);
+            let _ = crate::compose::uri_addr(&text);
+            let _ = crate::compose::uri_of(&text);
+            let _ = crate::compose::param_of_name_addr(&text, "tag");
+        }
+    }
+
     #[test]
     fn push_then_pop_restores_bytes() {
         let raw = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKa, SIP/2.0/UDP 127.0.0.1:2;branch=z9hG4bKb\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n";
