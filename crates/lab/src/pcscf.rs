@@ -230,7 +230,11 @@ impl Pcscf {
             };
             return vec![(via::push(&m, &my_via), ue)];
         }
-        let mut bytes = via::push(msg, &my_via);
+        let without_route = self.strip_own_route(msg);
+        let Ok(routed) = ikt_sip::scan(&without_route) else {
+            return Vec::new();
+        };
+        let mut bytes = via::push(&routed, &my_via);
         if msg.method() == Some("REGISTER") {
             let Ok(m) = ikt_sip::scan(&bytes) else {
                 return Vec::new();
@@ -280,19 +284,28 @@ impl Pcscf {
         format!("z9hG4bK{}", crate::hex::encode(&h.finalize()[..10]))
     }
 
+    /// The message without a first Route entry that names this P-CSCF (a UE configured with
+    /// the P-CSCF as outbound proxy sends one; left in, the next hop would route back here).
     fn strip_own_route(&self, msg: &Message<'_>) -> Vec<u8> {
         let bytes = msg.bytes();
-        let own = msg
-            .headers_named(HeaderName::Route)
-            .find(|h| compose::uri_addr(compose::uri_of(msg.value(h))) == Some(self.addr));
-        match own {
-            Some(h) if !msg.value(h).contains(',') => {
-                let mut v = bytes[..h.line.start].to_vec();
-                v.extend_from_slice(&bytes[h.line.end..]);
-                v
-            }
-            _ => bytes.to_vec(),
-        }
+        let routes = msg.route();
+        let Some(first) = routes
+            .first()
+            .filter(|r| compose::uri_addr(r.uri) == Some(self.addr))
+        else {
+            return bytes.to_vec();
+        };
+        let cut = match routes
+            .get(1)
+            .filter(|r| r.header_index == first.header_index)
+        {
+            // More values in the same header: drop this one up to where the next begins.
+            Some(next) => first.range.start..next.range.start,
+            None => msg.headers()[first.header_index].line.clone(),
+        };
+        let mut v = bytes[..cut.start].to_vec();
+        v.extend_from_slice(&bytes[cut.end..]);
+        v
     }
 
     fn on_response(&self, msg: &Message<'_>) -> Out {
@@ -604,6 +617,30 @@ mod tests {
             assert!(text.starts_with("SIP/2.0 503 "), "{text}");
             assert!(!text.contains("WWW-Authenticate"));
             assert_eq!(p.stats().fail_closed.load(Ordering::Relaxed), 1);
+        }
+    }
+
+    #[test]
+    fn own_route_entry_is_removed() {
+        let (_rt, p) = pcscf();
+        let me = p.addr();
+        for (route, expect) in [
+            (format!("Route: <sip:{me};lr>\r\n"), String::new()),
+            (
+                format!("Route: <sip:{me};lr>, <sip:10.0.0.1;lr>\r\n"),
+                "Route: <sip:10.0.0.1;lr>\r\n".to_string(),
+            ),
+            (
+                "Route: <sip:10.0.0.1;lr>\r\n".to_string(),
+                "Route: <sip:10.0.0.1;lr>\r\n".to_string(),
+            ),
+        ] {
+            let raw = format!(
+                "SUBSCRIBE sip:u@ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKa\r\n{route}Call-ID: c\r\nContent-Length: 0\r\n\r\n"
+            );
+            let m = ikt_sip::scan(raw.as_bytes()).unwrap();
+            let out = String::from_utf8(p.strip_own_route(&m)).unwrap();
+            assert_eq!(out, raw.replace(&route, &expect));
         }
     }
 
