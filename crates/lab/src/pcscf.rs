@@ -265,7 +265,6 @@ impl Pcscf {
                 },
             );
         }
-        let _ = src;
         vec![(bytes, self.next_hop)]
     }
 
