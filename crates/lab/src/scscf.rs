@@ -109,7 +109,8 @@ struct Subscription {
     remote_uri: String,
     target: String,
     dest: SocketAddr,
-    route: Option<String>,
+    /// Route header values for in-dialog NOTIFYs, in order.
+    route: Vec<String>,
     cseq: u32,
     expires_at: Instant,
 }
@@ -657,17 +658,32 @@ impl Scscf {
             return vec![self.reply(msg, src, 403, "Forbidden")];
         };
         let by_ue = rec.impus.iter().any(|u| u == from.uri);
-        // The UE is reached through its P-CSCF (the registration's first Path); anyone else at its Contact.
-        let (dest, route) = match (by_ue, binding.path.first()) {
-            (true, Some(p)) => (
-                compose::uri_addr(compose::uri_of(p)).unwrap_or(src),
-                Some(p.clone()),
+        // NOTIFYs follow the dialog's route set (the SUBSCRIBE's Record-Route, RFC 3261
+        // §12.1.1) when proxies asked to stay on the path; otherwise the UE is reached through
+        // its P-CSCF (the registration's first Path) and anyone else at its Contact.
+        let record_route: Vec<String> = msg
+            .record_route()
+            .iter()
+            .map(|r| format!("<{}>", r.uri))
+            .collect();
+        let (dest, route) = match (record_route.first(), by_ue, binding.path.first()) {
+            (Some(first), _, _) => (
+                compose::uri_addr(compose::uri_of(first)).unwrap_or(src),
+                record_route.clone(),
             ),
-            _ => (compose::uri_addr(&contact).unwrap_or(src), None),
+            (None, true, Some(p)) => (
+                compose::uri_addr(compose::uri_of(p)).unwrap_or(src),
+                vec![p.clone()],
+            ),
+            _ => (compose::uri_addr(&contact).unwrap_or(src), Vec::new()),
         };
         let existing = rec.subs.iter().position(|s| s.call_id == call_id);
         let local_tag = existing.map_or_else(compose::token, |i| rec.subs[i].local_tag.clone());
-        let reply = Builder::reply(msg, 200, "OK", &local_tag)
+        let mut reply = Builder::reply(msg, 200, "OK", &local_tag);
+        for rr in header_values(msg, HeaderName::RecordRoute) {
+            reply = reply.header("Record-Route", rr);
+        }
+        let reply = reply
             .header("Expires", &expires.to_string())
             .header("Contact", &format!("<sip:scscf@{}>", self.addr))
             .finish();
@@ -770,7 +786,7 @@ impl Scscf {
                 &format!("SIP/2.0/UDP {};branch={}", self.addr, via::new_branch()),
             )
             .header("Max-Forwards", "70");
-        if let Some(r) = &sub.route {
+        for r in &sub.route {
             b = b.header("Route", r);
         }
         let from_uri = rec.impus.first().cloned().unwrap_or_default();
@@ -943,6 +959,97 @@ mod tests {
             assert_eq!((c.resyncs, c.auth_failures, c.challenges), (1, 0, 2));
             assert_eq!(s.hss.next_sqn("u@ims.example.org"), Some(1002));
         }
+    }
+
+    /// Runs a full registration against the S-CSCF and returns its 200.
+    fn register(s: &Scscf) -> String {
+        let out = s.handle(
+            REGISTER.replace("nonce=\"NONCE\"", "nonce=\"\"").as_bytes(),
+            src(),
+        );
+        let text = String::from_utf8(out[0].0.clone()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("WWW-Authenticate: "))
+            .unwrap();
+        let nonce = challenge::parse(line.trim_start_matches("WWW-Authenticate: "))
+            .unwrap()
+            .param("nonce")
+            .unwrap()
+            .to_string();
+        let rand: [u8; 16] = B64.decode(&nonce).unwrap()[..16].try_into().unwrap();
+        let p = crate::hss::parse_provisioning(SUBSCRIBER)
+            .unwrap()
+            .remove(0);
+        let res = p.operator_key.milenage(&p.k).f2345(&rand).res;
+        let input = DigestInput {
+            method: "REGISTER",
+            uri: "sip:ims.example.org",
+            username: "u@ims.example.org",
+            realm: "ims.example.org",
+            nonce: &nonce,
+            qop: Some((Qop::Auth, "00000001", "x")),
+            body: b"",
+        };
+        let response = digest::response(&res, &input);
+        let answer = REGISTER
+            .replace("NONCE", &nonce)
+            .replace("00000000000000000000000000000000", &response)
+            .replace(", auts=\"AAAAAAAAAAAAAAAAAAA=\"", "")
+            .replace("branch=z9hG4bKa", "branch=z9hG4bKr");
+        let out = s.handle(answer.as_bytes(), src());
+        String::from_utf8(out[0].0.clone()).unwrap()
+    }
+
+    #[test]
+    fn registration_200_and_subscription_route_set() {
+        let (_rt, s) = scscf();
+        let ok = register(&s);
+        assert!(ok.starts_with("SIP/2.0 200 OK\r\n"), "{ok}");
+        assert!(
+            ok.contains("\r\nPath: <sip:term@127.0.0.1:5998;lr>\r\n"),
+            "{ok}"
+        );
+        assert!(
+            ok.contains(&format!(
+                "\r\nService-Route: <sip:orig@{};lr>\r\n",
+                s.addr()
+            )),
+            "{ok}"
+        );
+        assert!(
+            ok.contains("\r\nP-Associated-URI: <sip:u@ims.example.org>\r\n"),
+            "{ok}"
+        );
+        assert!(
+            ok.contains("\r\nContact: <sip:u@127.0.0.1:5999>;expires=600\r\n"),
+            "{ok}"
+        );
+        assert!(s.is_registered("u@ims.example.org"));
+        // A SUBSCRIBE through two record-routing proxies: the 200 echoes Record-Route and the
+        // NOTIFY follows that route set.
+        let subscribe = "SUBSCRIBE sip:u@ims.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:7001;branch=z9hG4bKs\r\nRecord-Route: <sip:127.0.0.1:7001;lr>\r\nRecord-Route: <sip:127.0.0.1:7002;lr>\r\nFrom: <sip:pcscf@127.0.0.1:7003>;tag=p\r\nTo: <sip:u@ims.example.org>\r\nCall-ID: s1\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:pcscf@127.0.0.1:7003>\r\nEvent: reg\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n";
+        let out = s.handle(subscribe.as_bytes(), "127.0.0.1:7001".parse().unwrap());
+        let reply = String::from_utf8(out[0].0.clone()).unwrap();
+        assert!(reply.starts_with("SIP/2.0 200 OK"));
+        assert!(
+            reply.contains(
+                "Record-Route: <sip:127.0.0.1:7001;lr>\r\nRecord-Route: <sip:127.0.0.1:7002;lr>\r\n"
+            ),
+            "{reply}"
+        );
+        let (notify, to) = &out[1];
+        let notify = String::from_utf8(notify.clone()).unwrap();
+        assert_eq!(*to, "127.0.0.1:7001".parse().unwrap());
+        assert!(
+            notify.starts_with("NOTIFY sip:pcscf@127.0.0.1:7003 SIP/2.0\r\n"),
+            "{notify}"
+        );
+        assert!(
+            notify.contains("Route: <sip:127.0.0.1:7001;lr>\r\nRoute: <sip:127.0.0.1:7002;lr>\r\n"),
+            "{notify}"
+        );
+        assert!(notify.contains("event=\"registered\""), "{notify}");
     }
 
     proptest! {
