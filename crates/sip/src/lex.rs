@@ -90,10 +90,26 @@ pub(crate) fn quoted(b: &[u8], p: usize) -> (Range<usize>, usize) {
     (start..b.len(), b.len())
 }
 
+/// Bytes that matter when splitting a list: everything else is skipped in a tight loop.
+static LIST_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b',' as usize] = true;
+    t
+};
+
 /// Next top-level comma at or after `p` (outside quoted strings and `<...>`), or the length.
 pub(crate) fn next_comma(b: &[u8], mut p: usize) -> usize {
     let mut angle = false;
     while p < b.len() {
+        while p < b.len() && !LIST_SPECIAL[usize::from(b[p])] {
+            p += 1;
+        }
+        if p >= b.len() {
+            break;
+        }
         match b[p] {
             b'"' => {
                 p = quoted(b, p).1;
