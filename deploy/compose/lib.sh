@@ -58,6 +58,8 @@ wait_ready() {
       compose logs "$s" 2>/dev/null | grep -q 'Listening on' || ok=0
     done
     compose logs scscf 2>/dev/null | grep -q 'scscf=' || ok=0
+    # /healthz answers 200 once the agent is up and, on the s-side, its peer connected (in
+    # out-of-band modes); 503 with the reason otherwise.
     if [ "$mode" != baseline ]; then
       python3 -c "import urllib.request,sys; [urllib.request.urlopen(u, timeout=1) for u in sys.argv[1:]]" \
         "$pcscf_agent_admin/healthz" "$scscf_agent_admin/healthz" 2>/dev/null || ok=0
@@ -65,8 +67,13 @@ wait_ready() {
     [ $ok = 1 ] && { sleep 0.5; return 0; }
     sleep 0.2
   done
-  echo "the stack did not come up; logs:" >&2
-  compose logs --tail 20 >&2
+  echo "the stack did not come up; /healthz and logs:" >&2
+  for u in "$pcscf_agent_admin/healthz" "$scscf_agent_admin/healthz"; do
+    python3 -c "import urllib.request,sys
+try: print(urllib.request.urlopen(sys.argv[1], timeout=1).read().decode())
+except Exception as e: print(sys.argv[1], e, getattr(e, 'read', lambda: b'')().decode())" "$u" >&2
+  done
+  compose logs --no-color --tail 20 >&2
   return 1
 }
 

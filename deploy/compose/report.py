@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """The demo report of one compose run, from what the UEs received and what the proxies logged.
+Outcomes per registration come from deploy/sipp/outcomes.py.
 
 usage: report.py --mode MODE --ue-dir DIR --pcscf-log FILE --icscf-log FILE --users CSV --lab BIN
                  [--metrics NAME=URL ...] [--json FILE]
@@ -17,58 +18,17 @@ The key values themselves are used in memory only to compute fingerprints; nothi
 """
 
 import argparse
-import base64
 import glob
-import hashlib
 import json
 import re
 import statistics
-import subprocess
 import sys
+import os
 import urllib.request
 
-CHALLENGE = re.compile(r"^SIP/2\.0 401[^\n]*\n(.*?)(?:\n\s*\n|\Z)", re.S | re.M)
-KEYS_PARAM = re.compile(r"(^|[ ,:])(ck|ik)\s*=", re.I | re.M)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sipp"))
+import outcomes  # noqa: E402
 
-
-def received_blocks(text):
-    """SIPp -trace_msg files: keep only the messages received."""
-    blocks, current, keep = [], [], False
-    for line in text.splitlines():
-        if line.startswith("-----------------------------------------------"):
-            if keep and current:
-                blocks.append("\n".join(current))
-            current, keep = [], False
-            continue
-        if "message received" in line:
-            keep = True
-            continue
-        current.append(line)
-    if keep and current:
-        blocks.append("\n".join(current))
-    return [b.strip() for b in blocks]
-
-
-def users(path):
-    out = {}
-    for line in open(path).read().splitlines():
-        if line and not line.startswith("#"):
-            impi, _realm, k, op, amf = line.split(";")
-            out[impi] = tuple(x.encode().hex() for x in (k, op, amf))
-    return out
-
-
-def expected_fingerprint(lab, subs, block):
-    to = re.search(r"^To:\s*<sip:([^>]+)>", block, re.M | re.I)
-    nonce = re.search(r'nonce="([^"]+)"', block)
-    if not to or not nonce or to.group(1) not in subs:
-        return None
-    rand = base64.b64decode(nonce.group(1))[:16].hex()
-    k, op, amf = subs[to.group(1)]
-    out = subprocess.run([lab, "milenage", "--k", k, "--op", op, "--rand", rand, "--sqn", "000000000000",
-                          "--amf", amf], check=True, capture_output=True, text=True).stdout
-    vals = dict(line.split("=", 1) for line in out.split())
-    return hashlib.sha256((vals["f3"] + vals["f4"]).encode()).hexdigest()[:8]
 
 
 def percentile(values, p):
@@ -105,7 +65,8 @@ def metrics(urls):
         except OSError as e:
             out[name] = [f"unreachable: {e}"]
             continue
-        out[name] = [line for line in text.splitlines() if line.startswith("ikt_") and not line.endswith(" 0")]
+        out[name] = [line for line in text.splitlines()
+                     if line.startswith("ikt_") and not line.endswith(" 0") and "_bucket{" not in line]
     return out
 
 
@@ -121,42 +82,34 @@ def main():
     ap.add_argument("--json")
     a = ap.parse_args()
 
-    subs = users(a.users)
-    blocks = []
-    for f in sorted(glob.glob(f"{a.ue_dir}/*.msg")):
-        blocks += received_blocks(open(f, errors="replace").read())
-    ok = sum(1 for b in blocks if re.match(r"SIP/2\.0 200", b) and re.search(r"^CSeq:\s*2 REGISTER", b, re.M))
-    closed = sum(1 for b in blocks if re.match(r"SIP/2\.0 503", b))
-    challenges = [b for b in blocks if re.match(r"SIP/2\.0 401", b)]
-    with_keys = sum(1 for b in blocks if KEYS_PARAM.search("\n".join(b.splitlines()[1:])))
-    pcscf = open(a.pcscf_log, errors="replace").read()
-    seen_fps = re.findall(r"fp=([0-9a-f]{8})", pcscf)
-    expected = [expected_fingerprint(a.lab, subs, b) for b in challenges]
-    seen = set(seen_fps)
-    matched = sum(1 for fp in expected if fp and fp in seen)
+    files = sorted(glob.glob(f"{a.ue_dir}/*.msg"))
+    r = outcomes.analyse(files, outcomes.users(a.users), a.lab, a.pcscf_log)
     in_clear = len(re.findall(r"carries ck/ik in clear", open(a.icscf_log, errors="replace").read()))
-    failclosed_pcscf = len(re.findall(r"failing closed", pcscf))
     rtts = rtt_ms(a.ue_dir)
     report = {
         "mode": a.mode,
-        "registrations": ok,
-        "challenges_at_ues": len(challenges),
-        "keys_matched_ue_pcscf": matched,
-        "keys_seen_by_ues": with_keys,
+        "calls": r["calls"],
+        "registrations": r["registered"],
+        "sipp_zero_res": r["sipp-zero-res"],
+        "failed": r["failed"],
+        "challenges_at_ues": r["challenges"],
+        "keys_matched_ue_pcscf": r["keys_matched"],
+        "keys_seen_by_ues": r["keys_at_ue"],
         "keys_in_clear_between_agents": in_clear,
-        "failclosed_503_at_ues": closed,
-        "failclosed_by_kamailio_pcscf": failclosed_pcscf,
+        "failclosed_503_at_ues": r["failclosed"],
         "registration_ms_median": statistics.median(rtts) if rtts else None,
         "registration_ms_p99": percentile(rtts, 99),
         "metrics": metrics(a.metrics),
     }
     print(f"== demo report, mode {a.mode}")
-    print(f"registrations (200)                 {ok}")
-    print(f"challenges that reached UEs          {len(challenges)}")
-    print(f"keys matched UE <-> P-CSCF           {matched}/{len(challenges)}")
-    print(f"challenges with ck/ik at a UE        {with_keys}")
-    print(f"keys in clear between the agents     {in_clear}   (I-CSCF count)")
-    print(f"503 (fail closed) at UEs             {closed}")
+    print(f"registrations                        {r['registered']} of {r['calls']}"
+          + (f"   (+{r['sipp-zero-res']} refused: SIPp cuts RES at a 0x00 byte)" if r["sipp-zero-res"] else ""))
+    print(f"failed registrations                 {r['failed']}")
+    print(f"challenges that reached UEs          {r['challenges']}")
+    print(f"keys matched UE <-> P-CSCF           {r['keys_matched']}/{r['challenges']}")
+    print(f"challenges with ck/ik at a UE        {r['keys_at_ue']}")
+    print(f"keys in clear between the agents     {in_clear}   (counted at the I-CSCF)")
+    print(f"503 (fail closed) at UEs             {r['failclosed']}")
     if rtts:
         print(f"registration time median / p99       {report['registration_ms_median']:.1f} / "
               f"{report['registration_ms_p99']:.1f} ms   (SIPp, {len(rtts)} samples, ms resolution)")
@@ -167,7 +120,7 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump(report, f, indent=1)
-    return 0
+    return 1 if r["failed"] or r["keys_at_ue"] else 0
 
 
 if __name__ == "__main__":

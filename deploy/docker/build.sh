@@ -85,7 +85,7 @@ stage_host() { # ctx file...
   rm -rf "$ctx/etc"
 }
 # The Kamailio modules deploy/kamailio/*.cfg load.
-kamailio_modules=(tm sl rr path textops siputils maxfwd pv xlog)
+kamailio_modules=(tm tmx sl rr path textops siputils maxfwd pv xlog)
 kamailio_moddir=/usr/lib/x86_64-linux-gnu/kamailio/modules
 
 built=()
