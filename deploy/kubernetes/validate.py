@@ -12,9 +12,10 @@ Checks:
 - every container has an image, ports where it serves, resource requests and limits, and a
   securityContext (no privilege escalation, read-only root fs, capabilities drop ALL); every pod runs
   as non-root with the RuntimeDefault seccomp profile and no service-account token;
-- each agent runs as a sidecar beside another container, with liveness and readiness probes on
-  GET /healthz of its admin port, Prometheus scrape annotations naming that port, and its config
-  (from the ConfigMap) agreeing with the ports, mounts and Services;
+- each agent runs as a sidecar beside another container, with Prometheus scrape annotations naming
+  its admin port and its config (from the ConfigMap) agreeing with the ports, mounts and Services;
+  the p-cscf-agent is probed on GET /healthz of its admin port; the s-cscf-agent's probes must not
+  use /healthz (503 while a peer is down) but its SIP and admin ports;
 - the key-transport Service selects the p-cscf-agent pods and targets their gRPC (TCP) and QUIC
   (UDP) container ports;
 - NetworkPolicy: port 7710 of the p-cscf-agent pods is reachable only from s-cscf-agent pods, and no
@@ -229,13 +230,28 @@ def check_agents(pods, configmaps, services):
             if (admin_port, "TCP") not in by_number:
                 problems.append(f"{cn}: admin port {admin_port} not declared")
             for probe in ("livenessProbe", "readinessProbe"):
-                http = c.get(probe, {}).get("httpGet")
-                if not http or http.get("path") != "/healthz":
-                    problems.append(f"{cn}: {probe} must be GET /healthz")
-                    continue
-                p = http.get("port")
+                spec_ = c.get(probe, {})
+                http, tcp = spec_.get("httpGet"), spec_.get("tcpSocket")
+                if agent == "p-cscf-agent":
+                    # Its /healthz is 200 whenever the agent runs (peers are detail lines).
+                    if not http or http.get("path") != "/healthz":
+                        problems.append(f"{cn}: {probe} must be GET /healthz")
+                        continue
+                    p = http.get("port")
+                else:
+                    # Its /healthz is 503 while a peer is down: probing it would pull the S-CSCF
+                    # out of service for a remote outage. Probes must not use it.
+                    if http and http.get("path") == "/healthz":
+                        problems.append(f"{cn}: {probe} must not depend on peers (/healthz)")
+                        continue
+                    if not tcp and not http:
+                        problems.append(f"{cn}: {probe} missing")
+                        continue
+                    p = (tcp or http).get("port")
                 p = ports.get(p, {}).get("containerPort") if isinstance(p, str) else p
-                if p != admin_port:
+                if (p, "TCP") not in by_number:
+                    problems.append(f"{cn}: {probe} port {p} is not a declared TCP port")
+                if agent == "p-cscf-agent" and p != admin_port:
                     problems.append(f"{cn}: {probe} port {p} is not the admin port {admin_port}")
             if ann.get("prometheus.io/scrape") != "true" or ann.get("prometheus.io/port") != str(admin_port):
                 problems.append(f"{cn}: Prometheus annotations must scrape port {admin_port}")
@@ -377,6 +393,8 @@ def self_test(base, docs):
         "capability kept": lambda ds: agent_container(ds, "scscf-1", "s-cscf-agent")["securityContext"].update(capabilities={"drop": ["NET_RAW"]}),
         "no memory limit": lambda ds: agent_container(ds, "scscf-1", "s-cscf-agent")["resources"]["limits"].pop("memory"),
         "probe elsewhere": lambda ds: agent_container(ds, "pcscf-1", "p-cscf-agent")["livenessProbe"]["httpGet"].update(path="/"),
+        "s-side probe on peer health": lambda ds: agent_container(ds, "scscf-1", "s-cscf-agent").update(
+            readinessProbe={"httpGet": {"path": "/healthz", "port": "admin"}}),
         "no scrape annotation": lambda ds: dep(ds, "scscf-1")["spec"]["template"]["metadata"]["annotations"].pop("prometheus.io/scrape"),
         "agent alone in its pod": lambda ds: dep(ds, "pcscf-1")["spec"]["template"]["spec"].update(
             containers=[agent_container(ds, "pcscf-1", "p-cscf-agent")]),
