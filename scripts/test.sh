@@ -16,6 +16,10 @@ if ! command -v sipp >/dev/null 2>&1; then
   fi
 fi
 
+# Tests that run the agents as separate processes (ims-lab serve/demo --mode) find their binaries
+# next to ims-lab in target/debug: build every binary first.
+cargo build --workspace --bins --locked
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@"
 else

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Error;
+use crate::agents::{AgentBins, AgentPair, PairOptions, PairPorts, metric, metric_sum};
 use crate::config::LabConfig;
 use crate::hss::{Hss, Provisioned, Subscriber};
 use crate::network::{AgentHops, Network, NetworkConfig};
@@ -59,6 +60,8 @@ pub struct DemoReport {
     pub network_deregistrations: usize,
     /// Time of each initial registration (first REGISTER to 200), sorted.
     pub registration_times: Vec<Duration>,
+    /// Initial registrations answered 503 (keys could not be carried: fail closed).
+    pub rejected_503: usize,
 }
 
 impl DemoReport {
@@ -178,6 +181,9 @@ async fn scenario(
     };
     let outcomes = register_all(&ues).await;
     for (ue, outcome) in ues.iter().zip(&outcomes) {
+        if let Ok(UeEvent::Rejected(503)) = outcome {
+            report.rejected_503 += 1;
+        }
         if let Ok(UeEvent::Registered {
             fingerprint, took, ..
         }) = outcome
@@ -245,6 +251,133 @@ async fn scenario(
         .count()
         .min(report.registered);
     Ok(report)
+}
+
+/// One mode's demo run through both agents, and what the agents and the path between them saw.
+#[derive(Debug, Clone, Default)]
+pub struct ModeReport {
+    /// `plain`, `sealed`, `grpc` or `quic`.
+    pub mode: String,
+    /// The lab's own report (registrations, keys matched, policy).
+    pub report: DemoReport,
+    /// AKA challenges that crossed the I-CSCF (between the agents) with ck/ik in clear.
+    pub keys_in_clear_between_agents: u64,
+    /// AKA challenges that crossed it with a sealed `kt` instead.
+    pub sealed_tokens_between_agents: u64,
+    /// AKA challenges that crossed it with neither (keys out of band).
+    pub keyless_between_agents: u64,
+    /// Bundles the s-cscf-agent sent (any mode but plain).
+    pub bundles_sent: u64,
+    /// Bundles the p-cscf-agent received.
+    pub bundles_received: u64,
+    /// 401s the agents turned into 503 (`ikt_failclosed_total`, both agents).
+    pub failclosed: u64,
+}
+
+impl ModeReport {
+    /// The report as printed for one mode.
+    pub fn render(&self) -> String {
+        let mut s = format!("== mode {} ==\n", self.mode);
+        s.push_str(&self.report.render());
+        let _ = writeln!(
+            s,
+            "keys seen in clear on the SIP path between the agents: {} (kt tokens: {}, keyless challenges: {})",
+            self.keys_in_clear_between_agents,
+            self.sealed_tokens_between_agents,
+            self.keyless_between_agents
+        );
+        let _ = writeln!(
+            s,
+            "bundles sent/received by the agents: {}/{}; 503s: {} to UEs, {} failed closed by the agents",
+            self.bundles_sent, self.bundles_received, self.report.rejected_503, self.failclosed
+        );
+        s
+    }
+
+    /// Whether the mode did what it promises: everyone registered with matching keys, no key
+    /// reached a UE, and keys crossed the path between the agents in clear only in `plain`.
+    pub fn ok(&self) -> bool {
+        let r = &self.report;
+        r.registered == r.ues
+            && r.keys_matched == r.registered
+            && r.keys_seen_by_ues == 0
+            && (self.mode == "plain" || self.keys_in_clear_between_agents == 0)
+            && r.reauth.as_ref().is_none_or(|(_, ok)| *ok)
+            && r.wrong_k.as_ref().is_none_or(|(_, _, rejected)| *rejected)
+    }
+}
+
+/// A table comparing the modes, one row each.
+pub fn render_summary(reports: &[ModeReport]) -> String {
+    let mut s = String::from(
+        "mode    registered  keys matched  clear keys between agents  503s  median ms  p99 ms\n",
+    );
+    for m in reports {
+        let r = &m.report;
+        let ms = |q| {
+            r.registration_quantile(q)
+                .map_or("-".to_string(), |d| format!("{:.2}", d.as_secs_f64() * 1e3))
+        };
+        let _ = writeln!(
+            s,
+            "{:<7} {:>5}/{:<5} {:>6}/{:<6} {:>26} {:>5} {:>10} {:>7}",
+            m.mode,
+            r.registered,
+            r.ues,
+            r.keys_matched,
+            r.registered,
+            m.keys_in_clear_between_agents,
+            r.rejected_503,
+            ms(0.5),
+            ms(0.99)
+        );
+    }
+    s
+}
+
+/// Runs the demo with both agents in the chain in `opts.mode`, as separate processes.
+pub async fn run_mode(
+    provisioned: &[Provisioned],
+    lab: LabConfig,
+    bins: &AgentBins,
+    opts: &PairOptions,
+) -> Result<ModeReport, Error> {
+    let hss = Arc::new(Hss::new(provisioned.iter().map(Subscriber::from).collect()));
+    let mut cfg = NetworkConfig::loopback(lab.clone());
+    cfg.admin = None;
+    let core = Network::stage(cfg, hss).await?;
+    let ports = PairPorts::pick()?;
+    let mut pair = AgentPair::start_s(bins, opts, ports, core.scscf_addr())?;
+    let edge = core.start_icscf(Some(ports.s_sip)).await?;
+    pair.start_p(opts, edge.icscf_addr())?;
+    let net = edge.start_pcscf(Some(ports.p_sip)).await?;
+    if let Err(e) = pair.wait_ready(Duration::from_secs(30)).await {
+        pair.keep_dir();
+        net.shutdown().await;
+        return Err(e);
+    }
+    let result = scenario(&net, provisioned, &lab).await;
+    let (s_metrics, p_metrics) = pair.metrics().await;
+    use std::sync::atomic::Ordering::Relaxed;
+    let watch = net.path_watch();
+    let out = result.map(|report| ModeReport {
+        mode: opts.mode.clone(),
+        report,
+        keys_in_clear_between_agents: watch.keys_in_clear.load(Relaxed),
+        sealed_tokens_between_agents: watch.sealed_tokens.load(Relaxed),
+        keyless_between_agents: watch.keyless_challenges.load(Relaxed),
+        bundles_sent: metric_sum(&s_metrics, "ikt_bundles_sent_total") as u64,
+        bundles_received: (metric_sum(&p_metrics, "ikt_bundles_received_total")
+            - metric(
+                &p_metrics,
+                r#"ikt_bundles_received_total{peer="-",mode="plain"}"#,
+            )) as u64,
+        failclosed: (metric_sum(&s_metrics, "ikt_failclosed_total")
+            + metric_sum(&p_metrics, "ikt_failclosed_total")) as u64,
+    });
+    net.shutdown().await;
+    drop(pair);
+    out
 }
 
 /// The wrong K the demo uses: every bit of the right one flipped (so a log scan can recompute it).

@@ -10,6 +10,7 @@
 //! - [`network`]: starting the elements with optional agent hops; [`admin`]: the control endpoint.
 //! - [`challenge`], [`via`], [`compose`], [`reginfo`]: the bits of SIP the elements need.
 //! - [`demo`]: the `ims-lab demo` scenario.
+//! - [`agents`]: running the two sidecar agents as processes beside the lab (`--mode`).
 //!
 //! # Starting the network with agent hops
 //! The chain is UE → P-CSCF → [p-cscf-agent] → I-CSCF → [s-cscf-agent] → S-CSCF. It starts from
@@ -45,6 +46,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod agents;
 pub mod aka;
 pub mod challenge;
 pub mod cli_milenage;

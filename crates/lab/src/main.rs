@@ -70,6 +70,12 @@ enum Command {
         /// Insert a hop between I-CSCF and S-CSCF (an s-cscf-agent already running).
         #[arg(long)]
         icscf_next_hop: Option<SocketAddr>,
+        /// Run both agents in the chain in this key transport mode (`all`: each mode in turn,
+        /// then a comparison table); `none`: the lab alone.
+        #[arg(long, default_value = "none", value_parser = ["none", "plain", "sealed", "grpc", "quic", "all"])]
+        mode: String,
+        #[command(flatten)]
+        agents: AgentArgs,
     },
     /// Sends a command to a running `ims-lab serve`.
     Ctl {
@@ -79,6 +85,20 @@ enum Command {
         #[command(subcommand)]
         action: CtlAction,
     },
+}
+
+#[derive(clap::Args)]
+struct AgentArgs {
+    /// Directory holding the `s-cscf-agent` and `p-cscf-agent` binaries (default: $IKT_BIN_DIR,
+    /// else the directory of `ims-lab`).
+    #[arg(long)]
+    agents_dir: Option<PathBuf>,
+    /// How long the p-cscf-agent holds a 401 for its keys (`keys.key_wait_ms`).
+    #[arg(long, default_value_t = 200)]
+    key_wait_ms: u64,
+    /// RUST_LOG filter for the agents; their logs go to files in their scratch directory.
+    #[arg(long, default_value = "info")]
+    agent_log: String,
 }
 
 #[derive(clap::Args)]
@@ -111,6 +131,12 @@ struct Listen {
     /// Where the I-CSCF sends requests for the S-CSCF (an s-cscf-agent); default the S-CSCF.
     #[arg(long)]
     icscf_next_hop: Option<SocketAddr>,
+    /// Start both agents in the chain in this key transport mode (separate processes on free
+    /// loopback ports; overrides the next-hop options).
+    #[arg(long, default_value = "none", value_parser = ["none", "plain", "sealed", "grpc", "quic"])]
+    mode: String,
+    #[command(flatten)]
+    agents: AgentArgs,
 }
 
 #[derive(Subcommand)]
@@ -149,9 +175,9 @@ fn lab_config(common: &Common) -> anyhow::Result<LabConfig> {
     Ok(cfg)
 }
 
-fn init_tracing() {
+fn init_tracing(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -178,13 +204,50 @@ async fn serve(subscribers: PathBuf, common: Common, listen: Listen) -> anyhow::
         scscf: listen.scscf,
         admin: Some(listen.admin),
     };
-    let hops = AgentHops {
-        pcscf_next_hop: listen.pcscf_next_hop,
-        icscf_next_hop: listen.icscf_next_hop,
+    let mut pair = None;
+    let net = if listen.mode == "none" {
+        let hops = AgentHops {
+            pcscf_next_hop: listen.pcscf_next_hop,
+            icscf_next_hop: listen.icscf_next_hop,
+        };
+        Network::start(cfg, hss, hops).await?
+    } else {
+        use ikt_lab::agents::{AgentBins, AgentPair, PairOptions, PairPorts};
+        let bins = AgentBins::locate(listen.agents.agents_dir.as_deref())?;
+        let opts = PairOptions {
+            mode: listen.mode.clone(),
+            key_wait_ms: listen.agents.key_wait_ms,
+            log_filter: listen.agents.agent_log.clone(),
+        };
+        let core = Network::stage(cfg, hss).await?;
+        let ports = PairPorts::pick()?;
+        let mut p = AgentPair::start_s(&bins, &opts, ports, core.scscf_addr())?;
+        let edge = core.start_icscf(Some(ports.s_sip)).await?;
+        p.start_p(&opts, edge.icscf_addr())?;
+        let net = edge.start_pcscf(Some(ports.p_sip)).await?;
+        if let Err(e) = p.wait_ready(Duration::from_secs(30)).await {
+            p.keep_dir();
+            return Err(e.into());
+        }
+        pair = Some(p);
+        net
     };
-    let net = Network::start(cfg, hss, hops).await?;
     let a = net.addrs();
     let mut out = std::io::stdout().lock();
+    if let Some(p) = &pair {
+        writeln!(out, "mode={}", p.mode)?;
+        writeln!(
+            out,
+            "p-cscf-agent={} admin=http://{}/metrics",
+            p.ports.p_sip, p.ports.p_admin
+        )?;
+        writeln!(
+            out,
+            "s-cscf-agent={} admin=http://{}/metrics",
+            p.ports.s_sip, p.ports.s_admin
+        )?;
+        writeln!(out, "agent-logs={}", p.dir.display())?;
+    }
     writeln!(out, "pcscf={}", a.pcscf)?;
     writeln!(out, "icscf={}", a.icscf)?;
     writeln!(out, "scscf={}", a.scscf)?;
@@ -196,6 +259,7 @@ async fn serve(subscribers: PathBuf, common: Common, listen: Listen) -> anyhow::
     shutdown_signal().await;
     tracing::info!("shutting down");
     net.shutdown().await;
+    drop(pair);
     Ok(())
 }
 
@@ -204,6 +268,8 @@ async fn demo(
     ues: Option<usize>,
     common: Common,
     hops: AgentHops,
+    mode: String,
+    agents: AgentArgs,
 ) -> anyhow::Result<()> {
     let lab = lab_config(&common)?;
     let provisioned = match (subscribers, ues) {
@@ -214,6 +280,41 @@ async fn demo(
         (None, Some(n)) => ikt_lab::demo::generated_subscribers(n)?,
         (None, None) => hss::parse_provisioning(ikt_lab::demo::EXAMPLE_SUBSCRIBERS)?,
     };
+    if mode != "none" {
+        let bins = ikt_lab::agents::AgentBins::locate(agents.agents_dir.as_deref())?;
+        let modes: Vec<&str> = if mode == "all" {
+            ikt_lab::agents::MODES.to_vec()
+        } else {
+            vec![mode.as_str()]
+        };
+        let mut reports = Vec::new();
+        for m in modes {
+            let opts = ikt_lab::agents::PairOptions {
+                mode: m.to_owned(),
+                key_wait_ms: agents.key_wait_ms,
+                log_filter: agents.agent_log.clone(),
+            };
+            let r = ikt_lab::demo::run_mode(&provisioned, lab.clone(), &bins, &opts).await?;
+            println!("{}", r.render());
+            reports.push(r);
+        }
+        print!("{}", ikt_lab::demo::render_summary(&reports));
+        let bad: Vec<&str> = reports
+            .iter()
+            .filter(|r| !r.ok())
+            .map(|r| r.mode.as_str())
+            .collect();
+        if !bad.is_empty() {
+            anyhow::bail!(
+                "the demo did not run as expected in mode(s): {}",
+                bad.join(", ")
+            );
+        }
+        println!(
+            "all modes ok: keys reached the P-CSCF, never a UE, and crossed the core in clear only in plain"
+        );
+        return Ok(());
+    }
     let report = ikt_lab::demo::run(&provisioned, lab, hops).await?;
     print!("{}", report.render());
     let ok = report.registered == report.ues
@@ -254,8 +355,12 @@ async fn ctl(admin: SocketAddr, action: CtlAction) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_async(f: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    init_tracing();
+/// `default_filter` applies when RUST_LOG is unset: the demo prints a report, so only warnings.
+fn run_async(
+    default_filter: &str,
+    f: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    init_tracing(default_filter);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -337,22 +442,29 @@ fn main() -> ExitCode {
             subscribers,
             common,
             listen,
-        } => run_async(serve(subscribers, common, listen)),
+        } => run_async("info", serve(subscribers, common, listen)),
         Command::Demo {
             subscribers,
             ues,
             common,
             pcscf_next_hop,
             icscf_next_hop,
-        } => run_async(demo(
-            subscribers,
-            ues,
-            common,
-            AgentHops {
-                pcscf_next_hop,
-                icscf_next_hop,
-            },
-        )),
-        Command::Ctl { admin, action } => run_async(ctl(admin, action)),
+            mode,
+            agents,
+        } => run_async(
+            "warn",
+            demo(
+                subscribers,
+                ues,
+                common,
+                AgentHops {
+                    pcscf_next_hop,
+                    icscf_next_hop,
+                },
+                mode,
+                agents,
+            ),
+        ),
+        Command::Ctl { admin, action } => run_async("warn", ctl(admin, action)),
     }
 }

@@ -20,6 +20,37 @@ use crate::hss::Hss;
 use crate::pcscf::Pcscf;
 use crate::scscf::{Scscf, ScscfCounts};
 
+/// What the I-CSCF saw of the keys on their way from the S-CSCF side to the P-CSCF side: the
+/// I-CSCF is the hop between the two agents, so this is what an observer of the core path sees.
+#[derive(Debug, Default)]
+pub struct PathWatch {
+    /// Responses whose challenges carried `ck` or `ik` in clear.
+    pub keys_in_clear: std::sync::atomic::AtomicU64,
+    /// Responses whose challenges carried a sealed `kt` token instead.
+    pub sealed_tokens: std::sync::atomic::AtomicU64,
+    /// AKA challenges that carried neither (keys out of band).
+    pub keyless_challenges: std::sync::atomic::AtomicU64,
+}
+
+impl ikt_relay::Hook for PathWatch {
+    fn on_response(&self, msg: &ikt_relay::Inbound<'_, '_>) -> ikt_relay::Verdict {
+        use std::sync::atomic::Ordering::Relaxed;
+        for ch in msg.message.challenges() {
+            if !ch.is_aka() {
+                continue;
+            }
+            if ch.has_keys() {
+                self.keys_in_clear.fetch_add(1, Relaxed);
+            } else if ch.param("kt").is_some() {
+                self.sealed_tokens.fetch_add(1, Relaxed);
+            } else {
+                self.keyless_challenges.fetch_add(1, Relaxed);
+            }
+        }
+        ikt_relay::Verdict::Pass
+    }
+}
+
 /// Where each element listens (port 0 picks a free port).
 #[derive(Debug, Clone)]
 pub struct NetworkConfig {
@@ -89,6 +120,7 @@ pub struct EdgeStage {
     core: CoreStage,
     icscf: ikt_relay::Relay,
     icscf_addr: SocketAddr,
+    watch: Arc<PathWatch>,
 }
 
 /// A running lab network.
@@ -98,6 +130,7 @@ pub struct Network {
     scscf: Arc<Scscf>,
     pcscf: Arc<Pcscf>,
     icscf: Option<ikt_relay::Relay>,
+    watch: Arc<PathWatch>,
     addrs: NetworkAddrs,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -132,6 +165,11 @@ impl Network {
             .await?
             .start_pcscf(hops.pcscf_next_hop)
             .await
+    }
+
+    /// What crossed the I-CSCF, the hop between the agents.
+    pub fn path_watch(&self) -> &PathWatch {
+        &self.watch
     }
 
     /// The elements' addresses.
@@ -203,7 +241,8 @@ impl CoreStage {
             }),
             ..ikt_relay::Config::default()
         };
-        let icscf = ikt_relay::Relay::start(config, Arc::new(ikt_relay::NoHook))
+        let watch = Arc::new(PathWatch::default());
+        let icscf = ikt_relay::Relay::start(config, watch.clone())
             .await
             .map_err(|e| Error::Relay(e.to_string()))?;
         let icscf_addr = *icscf
@@ -215,6 +254,7 @@ impl CoreStage {
             core: self,
             icscf,
             icscf_addr,
+            watch,
         })
     }
 }
@@ -237,6 +277,7 @@ impl EdgeStage {
             core,
             icscf,
             icscf_addr,
+            watch,
         } = self;
         let CoreStage {
             cfg,
@@ -277,6 +318,7 @@ impl EdgeStage {
             scscf,
             pcscf,
             icscf: Some(icscf),
+            watch,
             addrs,
             stop,
             tasks,

@@ -27,8 +27,17 @@ struct Served {
 
 impl Served {
     fn start(subscribers: &std::path::Path) -> Served {
+        Self::start_mode(subscribers, "none")
+    }
+
+    /// `serve --mode M`: both agents run beside the lab as processes (their binaries are built
+    /// next to `ims-lab` by `cargo build --bins`, which scripts/test.sh does first).
+    fn start_mode(subscribers: &std::path::Path, mode: &str) -> Served {
+        let bin_dir = std::path::Path::new(BIN).parent().unwrap();
         let mut child = Command::new(BIN)
-            .args(["serve", "--subscribers"])
+            .args(["serve", "--mode", mode, "--agents-dir"])
+            .arg(bin_dir)
+            .arg("--subscribers")
             .arg(subscribers)
             .args([
                 "--pcscf",
@@ -47,7 +56,10 @@ impl Served {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut addrs = std::collections::HashMap::new();
-        while addrs.len() < 4 {
+        while ["pcscf", "icscf", "scscf", "admin"]
+            .iter()
+            .any(|k| !addrs.contains_key(*k))
+        {
             let line = lines.next().expect("serve printed its addresses").unwrap();
             let (k, v) = line.split_once('=').unwrap();
             addrs.insert(k.to_string(), v.to_string());
@@ -127,14 +139,25 @@ async fn serve_and_ctl_reauth() {
 
 #[test]
 fn sipp_registers_through_serve_with_sets_2_3_and_5() {
-    let dir = scratch("sipp");
+    sipp_through_serve("none");
+}
+
+#[test]
+fn sipp_registers_through_serve_with_agents_in_every_mode() {
+    for mode in ikt_lab::agents::MODES {
+        sipp_through_serve(mode);
+    }
+}
+
+fn sipp_through_serve(mode: &str) {
+    let dir = scratch(&format!("sipp-{mode}"));
     let file = dir.join("subscribers.toml");
     std::fs::write(
         &file,
         support::subscriber_file(&["2", "3", "5"], "000000000040"),
     )
     .unwrap();
-    let served = Served::start(&file);
+    let served = Served::start_mode(&file, mode);
     let sets = support::vector_sets();
     let template = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -184,7 +207,7 @@ fn sipp_registers_through_serve_with_sets_2_3_and_5() {
         assert_eq!(
             out.status.code(),
             Some(0),
-            "set {id}: sipp failed\n{}\n{errors}",
+            "mode {mode}, set {id}: sipp failed\n{}\n{errors}",
             String::from_utf8_lossy(&out.stderr)
         );
         let (code, fp) = served.ctl(&["fingerprint", &format!("set{id}@ims.example.org")]);
@@ -341,4 +364,46 @@ fn serve_rejects_bad_files_naming_the_field() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("reauth.max_failed_attempts"), "{err}");
+}
+
+/// README's main command: the lab with both agents, every mode, and its comparison table.
+#[test]
+fn demo_with_agents_in_every_mode() {
+    let bin_dir = std::path::Path::new(BIN).parent().unwrap();
+    let out = Command::new(BIN)
+        .args(["demo", "--mode", "all", "--agents-dir"])
+        .arg(bin_dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for mode in ikt_lab::agents::MODES {
+        assert!(text.contains(&format!("== mode {mode} ==")), "{text}");
+    }
+    // Clear keys between the agents only in plain; none anywhere else.
+    let table: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("mode    registered"))
+        .skip(1)
+        .take(4)
+        .collect();
+    assert_eq!(table.len(), 4, "{text}");
+    for row in table {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[1], "3/3", "{row}");
+        assert_eq!(cols[2], "3/3", "{row}");
+        let clear: u64 = cols[3].parse().unwrap();
+        if cols[0] == "plain" {
+            assert!(clear > 0, "{row}");
+        } else {
+            assert_eq!(clear, 0, "{row}");
+        }
+        assert_eq!(cols[4], "0", "no 503 in a healthy run: {row}");
+    }
+    assert!(text.contains("all modes ok"), "{text}");
 }
