@@ -77,7 +77,8 @@ except Exception as e: print(sys.argv[1], e, getattr(e, 'read', lambda: b'')().d
   return 1
 }
 
-# run_ues TEMPLATE TAG PER_UE [RATE] : one SIPp container per subscriber, sequentially; traces in
+# run_ues TEMPLATE TAG PER_UE [RATE] : one SIPp container per subscriber, sequentially, one
+# registration at a time (the S-CSCF keeps one pending challenge per IMPI); traces in
 # .run/ue/TAG-*. Echoes "ok failed" (SIPp's call counts).
 run_ues() {
   local template=$1 tag=$2 per_ue=$3 rate=${4:-10} sc name ok=0 failed=0 s f
@@ -87,7 +88,7 @@ run_ues() {
   "$sipp_dir/render.sh" "$template" "$run_dir/ue/$tag" >/dev/null
   for sc in "$run_dir/ue/$tag"/*.xml; do
     name=$(basename "$sc" .xml)
-    compose run --rm -T -w "/work/$tag" ue -sf "/work/$tag/$name.xml" "$access_pcscf" -m "$per_ue" -r "$rate" -l 5 \
+    compose run --rm -T -w "/work/$tag" ue -sf "/work/$tag/$name.xml" "$access_pcscf" -m "$per_ue" -r "$rate" -l 1 \
       -cid_str "%u-%p-$name-$RANDOM@%s" \
       -timeout 60s -timeout_error -nostdin -trace_msg -message_file "/work/$tag/$name.msg" \
       -trace_stat -stf "/work/$tag/$name.csv" -trace_rtt -rtt_freq 1 -trace_err \

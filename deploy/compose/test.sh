@@ -135,7 +135,7 @@ for mode in "${modes[@]}"; do
   load_dir=$run_dir/ue/$mode-load
   rm -rf "$load_dir"; mkdir -p "$load_dir"; chmod 0777 "$load_dir"
   "$sipp_dir/render.sh" "$sipp_dir/ue_register_mixed.xml" "$load_dir" >/dev/null
-  compose run --rm -T -w "/work/$mode-load" ue -sf "/work/$mode-load/ue1.xml" "$access_pcscf" -m 60 -r 5 -l 10 \
+  compose run --rm -T -w "/work/$mode-load" ue -sf "/work/$mode-load/ue1.xml" "$access_pcscf" -m 60 -r 5 -l 1 \
     -cid_str "%u-%p-load-$RANDOM@%s" -timeout 90s -timeout_error -nostdin -trace_msg -trace_err \
     -message_file "/work/$mode-load/ue1.msg" -error_file "/work/$mode-load/ue1_errors.log" >"$load_dir/ue1.out" 2>&1 &
   load=$!

@@ -184,7 +184,9 @@ wait_udp $icscf_port
 wait_udp $pcscf_access
 sleep 0.5   # workers up
 
-# --- the UEs: one SIPp per subscriber (rendered scenario), count split between them
+# --- the UEs: one SIPp per subscriber (rendered scenario), count split between them. One
+# registration at a time per subscriber (-l 1): the S-CSCF keeps one pending challenge per IMPI, so
+# concurrent registrations of one IMPI would re-challenge each other.
 mapfile -t scenarios < <("$sipp_dir/render.sh" "$sipp_dir/ue_register.xml" "$work/scenarios" "$users")
 per_ue=$(( (count + ${#scenarios[@]} - 1) / ${#scenarios[@]} ))
 count=$(( per_ue * ${#scenarios[@]} ))
@@ -194,7 +196,7 @@ else chain="p-cscf-agent -> Kamailio I-CSCF -> s-cscf-agent ($mode) -> lab S-CSC
 echo "== $count registrations ($per_ue x ${#scenarios[@]} subscribers): SIPp UE -> Kamailio P-CSCF -> $chain"
 for sc in "${scenarios[@]}"; do
   name=$(basename "$sc" .xml)
-  (cd "$work" && sipp -sf "$sc" -i $ip -p $ue_port "$ip:$pcscf_access" -m "$per_ue" -r 10 -l 5 -cid_str "%u-%p-$name@%s" \
+  (cd "$work" && sipp -sf "$sc" -i $ip -p $ue_port "$ip:$pcscf_access" -m "$per_ue" -r 10 -l 1 -cid_str "%u-%p-$name@%s" \
     -timeout 60s -timeout_error -nostdin -trace_msg -message_file "$work/ue_$name.msg" \
     -trace_err -error_file "$work/ue_${name}_errors.log" >"$work/ue_$name.out" 2>&1) || true
 done
