@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Validates the example configs with the agents' own `--check-config`, so the examples cannot drift
-# from the schema. The examples name files under /etc/ikt; the check makes a throwaway PKI and
-# sealing secrets with the same names in a temporary directory and points the paths there.
+# Validates every agent config under deploy/ with the agents' own `--check-config`, so none can drift
+# from the schema: the annotated examples here, the Kubernetes base's and the compose demo's. They
+# name files under /etc/ikt; the check makes a throwaway PKI and sealing secrets in a temporary
+# directory and points the paths there.
 #
 # usage: deploy/config/check.sh            binaries from target/ (static release, else debug) or PATH
 set -euo pipefail
@@ -34,5 +35,23 @@ for agent in s-cscf-agent p-cscf-agent; do
   if "$bin" --config "$tmp/typo.toml" --check-config >/dev/null 2>&1; then
     echo "FAIL: $agent accepted a config with an unknown key"; status=1
   fi
+done
+# check_file AGENT FILE SED-SCRIPT: one more config, with its paths rewritten into $tmp.
+check_file() {
+  local agent=$1 file=$2 bin out
+  bin=$(find_bin "$agent")
+  sed "$3" "$file" >"$tmp/other.toml"
+  if out=$("$bin" --config "$tmp/other.toml" --check-config 2>&1); then
+    echo "ok: ${file#"$root"/} ($out)"
+  else
+    echo "FAIL: ${file#"$root"/}: $out"; status=1
+  fi
+}
+k8s=$root/deploy/kubernetes/base/config
+check_file s-cscf-agent "$k8s/s-cscf-agent.toml" "s|/etc/ikt/tls/ca.crt|$tmp/tls/ca.pem|; s|/etc/ikt/tls/tls.crt|$tmp/tls/scscf-1.pem|; s|/etc/ikt/tls/tls.key|$tmp/tls/scscf-1.key|; s|/etc/ikt/sealing/secret.hex|$tmp/secrets/pcscf-1.seal|"
+check_file p-cscf-agent "$k8s/p-cscf-agent.toml" "s|/etc/ikt/tls/ca.crt|$tmp/tls/ca.pem|; s|/etc/ikt/tls/tls.crt|$tmp/tls/pcscf-1.pem|; s|/etc/ikt/tls/tls.key|$tmp/tls/pcscf-1.key|; s|/etc/ikt/sealing/secret.hex|$tmp/secrets/pcscf-1.seal|"
+for f in "$root"/deploy/compose/config/*.toml; do
+  agent=s-cscf-agent; case $(basename "$f") in p-cscf-agent*) agent=p-cscf-agent ;; esac
+  check_file "$agent" "$f" "s|/etc/ikt/tls/sealing.hex|$tmp/secrets/pcscf-1.seal|; s|/etc/ikt/tls/|$tmp/tls/|"
 done
 exit $status
