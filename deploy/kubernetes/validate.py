@@ -2,6 +2,10 @@
 """Checks the rendered kustomize base for what matters to the key transport, beyond schema validity.
 
 usage: validate.py BASE_DIR RENDERED_YAML      check; exit 1 with one line per problem
+       validate.py --render BASE_DIR             print the base rendered without kustomize (the
+                                               subset this base uses: namespace, labels,
+                                               resources, ConfigMap/Secret generators without
+                                               name hashes), for machines without kubectl
        validate.py --self-test BASE_DIR RENDERED_YAML
                                                also break the manifests on purpose and require
                                                that each break is caught (so the checks check)
@@ -415,7 +419,46 @@ def self_test(base, docs):
     return failed
 
 
+def render(base):
+    """A minimal kustomize for this base: enough to validate it where kubectl is missing."""
+    import base64
+    with open(os.path.join(base, "kustomization.yaml")) as f:
+        k = yaml.safe_load(f)
+    ns = k.get("namespace")
+    labels = {}
+    for entry in k.get("labels", []):
+        labels.update(entry.get("pairs", {}))
+    docs = []
+    for rel in k.get("resources", []):
+        with open(os.path.join(base, rel)) as f:
+            docs += [d for d in yaml.safe_load_all(f) if d]
+    for kind, key in (("ConfigMap", "configMapGenerator"), ("Secret", "secretGenerator")):
+        for gen in k.get(key, []):
+            data = {}
+            for entry in gen.get("files", []):
+                name, _, rel = entry.rpartition("=")
+                rel = rel or entry
+                name = name or os.path.basename(rel)
+                with open(os.path.join(base, rel), "rb") as f:
+                    raw = f.read()
+                data[name] = base64.b64encode(raw).decode() if kind == "Secret" else raw.decode()
+            obj = {"apiVersion": "v1", "kind": kind, "metadata": {"name": gen["name"]}, "data": data}
+            if gen.get("type"):
+                obj["type"] = gen["type"]
+            docs.append(obj)
+    for d in docs:
+        md = d.setdefault("metadata", {})
+        if ns and d["kind"] != "Namespace":
+            md["namespace"] = ns
+        if labels:
+            md.setdefault("labels", {}).update(labels)
+    return docs
+
+
 def main(argv):
+    if argv and argv[0] == "--render" and len(argv) == 2:
+        print(yaml.safe_dump_all(render(argv[1]), sort_keys=False), end="")
+        return 0
     test = False
     if argv and argv[0] == "--self-test":
         test, argv = True, argv[1:]
