@@ -140,6 +140,8 @@ struct Hop {
     port: u16,
     res: HopResult,
     probes: Vec<u32>,
+    user_ticks: u64,
+    sys_ticks: u64,
 }
 
 /// Runs the anchor comparison.
@@ -223,6 +225,8 @@ pub fn run(opts: &Options) -> Result<AnchorResult> {
             port: relay_port,
             res: HopResult::default(),
             probes: Vec::new(),
+            user_ticks: 0,
+            sys_ticks: 0,
         },
         Hop {
             name: "kamailio",
@@ -230,6 +234,8 @@ pub fn run(opts: &Options) -> Result<AnchorResult> {
             port: kam_port,
             res: HopResult::default(),
             probes: Vec::new(),
+            user_ticks: 0,
+            sys_ticks: 0,
         },
     ];
     let mut direct: Vec<u32> = Vec::new();
@@ -250,6 +256,7 @@ pub fn run(opts: &Options) -> Result<AnchorResult> {
             let uac_port = free_port()?;
             let pid = h.proc.pid();
             let c0 = process::tree_cpu_ns(pid).unwrap_or(0);
+            let (u0, s0) = process::tree_user_sys_ticks(pid);
             let t0 = Instant::now();
             let status = Command::new("sipp")
                 .arg(addr(h.port).to_string())
@@ -284,6 +291,9 @@ pub fn run(opts: &Options) -> Result<AnchorResult> {
                 .status()?;
             let took = t0.elapsed().as_secs_f64();
             let c1 = process::tree_cpu_ns(pid).unwrap_or(0);
+            let (u1, s1) = process::tree_user_sys_ticks(pid);
+            h.user_ticks += u1.saturating_sub(u0);
+            h.sys_ticks += s1.saturating_sub(s0);
             h.proc.check_alive()?;
             let (ok, failed) = sipp_counts(&stat).unwrap_or(if status.success() {
                 (calls, 0)
@@ -308,6 +318,8 @@ pub fn run(opts: &Options) -> Result<AnchorResult> {
     };
     for mut h in hops {
         h.res.hop = h.name.to_string();
+        let ticks = (h.user_ticks + h.sys_ticks).max(1);
+        h.res.user_share = h.user_ticks as f64 / ticks as f64;
         let mut c = h.res.cpu_us_per_round.clone();
         c.sort_by(f64::total_cmp);
         h.res.cpu_us_per_reg = c.get(c.len() / 2).copied().unwrap_or(f64::NAN);

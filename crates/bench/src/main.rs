@@ -79,6 +79,9 @@ struct RunArgs {
     /// Print progress.
     #[arg(long, short)]
     verbose: bool,
+    /// Keep the scratch directory with every process's config and log.
+    #[arg(long)]
+    keep: bool,
 }
 
 fn bin_dir(c: &Common) -> anyhow::Result<PathBuf> {
@@ -113,7 +116,7 @@ fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
     format!(
         "cargo build --release --bins\n\
-         cargo bench -p ikt-sip -p ikt-keys -p ikt-relay -p ikt-transport -- --quick\n\
+         cargo bench -p ikt-sip -p ikt-keys -p ikt-relay -p ikt-transport --benches -- --quick\n\
          target/release/ikt-load {}",
         args.join(" ")
     )
@@ -141,6 +144,7 @@ fn run_opts(a: &RunArgs) -> anyhow::Result<run::Options> {
         bin_dir: bin_dir(&a.common)?,
         scratch: scratch(),
         verbose: a.verbose,
+        keep: a.keep,
     })
 }
 
@@ -176,7 +180,9 @@ fn main_inner(cli: Cli) -> anyhow::Result<()> {
                     Ok(r) => results.anchor = Some(r),
                     Err(e) => eprintln!("ikt-load: anchor comparison failed: {e}"),
                 }
-                let _ = std::fs::remove_dir_all(scratch());
+                if !a.keep {
+                    let _ = std::fs::remove_dir_all(scratch());
+                }
             }
             finish(results, &a.common)
         }

@@ -32,6 +32,33 @@ pub fn tree_cpu_ns(pid: u32) -> Option<u64> {
     Some(total)
 }
 
+/// User and system clock ticks of every live thread of `pid` and its descendants
+/// (`utime`, `stime` of `/proc/<pid>/task/*/stat`; 10 ms ticks, so only for long intervals).
+pub fn tree_user_sys_ticks(pid: u32) -> (u64, u64) {
+    let mut pids = vec![pid];
+    pids.extend(descendants(pid));
+    let mut user = 0;
+    let mut sys = 0;
+    for p in pids {
+        let Ok(dir) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for t in dir.flatten() {
+            let Ok(text) = std::fs::read_to_string(t.path().join("stat")) else {
+                continue;
+            };
+            let Some(close) = text.rfind(')') else {
+                continue;
+            };
+            let f: Vec<&str> = text[close + 1..].split_whitespace().collect();
+            // After the name: state(0) ppid(1) ... utime(11) stime(12).
+            user += f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            sys += f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    (user, sys)
+}
+
 /// Parent pid from `/proc/<pid>/stat` (the field after the parenthesised name).
 fn parent_of(pid: u32) -> Option<u32> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -34,6 +34,23 @@ fn signed(v: f64) -> String {
     }
 }
 
+/// Failed registrations with their statuses, e.g. `1 (503:1)`.
+fn failures(x: &ModeResult) -> String {
+    let n = x.at_rate.failures + x.saturation.failures;
+    let mut st: Vec<&str> = x
+        .at_rate
+        .failure_statuses
+        .iter()
+        .map(String::as_str)
+        .collect();
+    st.extend(x.saturation.failure_statuses.iter().map(String::as_str));
+    if st.is_empty() {
+        n.to_string()
+    } else {
+        format!("{n} ({})", st.join(", "))
+    }
+}
+
 fn mode_of(r: &ModeResult) -> &'static str {
     r.mode.map_or("?", Mode::as_str)
 }
@@ -235,7 +252,7 @@ pub fn markdown(r: &Results, svg_name: &str) -> String {
             f0(x.at_rate.lat_reg.p50),
             f0(x.saturation.lat_401.p50),
             f0(x.saturation.lat_401.p99),
-            x.at_rate.failures + x.saturation.failures,
+            failures(x),
         );
     }
     let _ = writeln!(
@@ -311,9 +328,9 @@ pub fn markdown(r: &Results, svg_name: &str) -> String {
     );
     let _ = writeln!(
         s,
-        "| mode | 401s held | store entries added | RSS growth kB | B per pending bundle | bundles sent | received | fail-closed | lost |"
+        "| mode | 401s held | store entries added | RSS growth kB | B per pending bundle | bundles sent | received | fail-closed | lost | 401s that waited for keys | mean key wait µs | mean bundle ack µs |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for x in r
         .modes
         .iter()
@@ -334,9 +351,20 @@ pub fn markdown(r: &Results, svg_name: &str) -> String {
             ("n/a".into(), "n/a".into(), "n/a".into(), "n/a".into()),
             |b| (f0(b.sent), f0(b.received), f0(b.failclosed), f0(b.lost)),
         );
+        let (kw, km, da) =
+            x.bundles
+                .as_ref()
+                .map_or(("n/a".into(), "n/a".into(), "n/a".into()), |b| {
+                    let share = if b.key_wait_parked_share.is_finite() {
+                        format!("{:.1}%", b.key_wait_parked_share * 100.0)
+                    } else {
+                        "n/a".into()
+                    };
+                    (share, f0(b.key_wait_mean_us), f0(b.delivery_mean_us))
+                });
         let _ = writeln!(
             s,
-            "| {} | {h} | {e} | {g} | {b} | {bs} | {br} | {bf} | {bl} |",
+            "| {} | {h} | {e} | {g} | {b} | {bs} | {br} | {bf} | {bl} | {kw} | {km} | {da} |",
             mode_of(x)
         );
     }
@@ -371,11 +399,12 @@ pub fn markdown(r: &Results, svg_name: &str) -> String {
             let ratio = kam.map_or(f64::NAN, |k| h.cpu_us_per_reg / k);
             let _ = writeln!(
                 s,
-                "| {} | {} | **{}** ({}) | {:.2} | {} | {} | {} | {} |",
+                "| {} | {} | **{}** ({}) | {:.0}% | {:.2} | {} | {} | {} | {} |",
                 h.hop,
                 rates.join(", "),
                 f1(h.cpu_us_per_reg),
                 cpus.join(", "),
+                h.user_share * 100.0,
                 ratio,
                 f0(h.lat_401.p50),
                 signed(h.added_p50_us),
@@ -388,7 +417,7 @@ pub fn markdown(r: &Results, svg_name: &str) -> String {
         let _ = writeln!(s, "\n## Micro-benchmarks (criterion)\n");
         let _ = writeln!(
             s,
-            "`cargo bench -p ikt-sip -p ikt-keys -p ikt-relay -p ikt-transport -- --quick`; mean time per iteration.\n"
+            "`cargo bench -p ikt-sip -p ikt-keys -p ikt-relay -p ikt-transport --benches -- --quick`; mean time per iteration.\n"
         );
         let _ = writeln!(s, "| benchmark | mean | per second |");
         let _ = writeln!(s, "|---|---|---|");

@@ -141,6 +141,15 @@ pub struct Bundles {
     pub failclosed: f64,
     /// sent − received, plus fail-closed.
     pub lost: f64,
+    /// p-cscf-agent: mean time a 401 waited for its keys (`ikt_key_wait_seconds`), µs.
+    #[serde(default)]
+    pub key_wait_mean_us: f64,
+    /// p-cscf-agent: share of 401s that waited more than 50 µs for their keys.
+    #[serde(default)]
+    pub key_wait_parked_share: f64,
+    /// s-cscf-agent: mean send → ack time of a bundle (`ikt_delivery_seconds`), µs.
+    #[serde(default)]
+    pub delivery_mean_us: f64,
 }
 
 /// Everything measured for one mode.
@@ -175,8 +184,8 @@ pub struct HopResult {
     pub cpu_us_per_round: Vec<f64>,
     /// Median of `cpu_us_per_round`.
     pub cpu_us_per_reg: f64,
-    /// User-space instructions per registration (perf), if measured.
-    pub instructions_per_reg: Option<f64>,
+    /// Share of the hop's CPU time spent in user space (rest: kernel), all rounds.
+    pub user_share: f64,
     /// 401 path through the hop, µs (probe).
     pub lat_401: Summary,
     /// Added to the 401 path versus the UAS directly: p50, µs.

@@ -40,6 +40,8 @@ pub struct Options {
     pub scratch: PathBuf,
     /// Print progress to stderr.
     pub verbose: bool,
+    /// Keep the scratch directory (configs and logs of every process) instead of removing it.
+    pub keep: bool,
 }
 
 const REALM: &str = "ims.example.org";
@@ -325,11 +327,28 @@ pub fn run(opts: &Options) -> Result<Results> {
             } else {
                 (sent - received).max(0.0) + failclosed
             };
+            let mean = |m: &crate::scrape::Metrics, name: &str| {
+                let n = m.sum(&format!("{name}_count"), &[]);
+                if n > 0.0 {
+                    m.sum(&format!("{name}_sum"), &[]) / n * 1e6
+                } else {
+                    f64::NAN
+                }
+            };
+            let waits = p.sum("ikt_key_wait_seconds_count", &[]);
+            let quick = p.sum("ikt_key_wait_seconds_bucket", &[("le", "0.00005")]);
             Bundles {
                 sent,
                 received,
                 failclosed,
                 lost,
+                key_wait_mean_us: mean(&p, "ikt_key_wait_seconds"),
+                key_wait_parked_share: if waits > 0.0 {
+                    1.0 - quick / waits
+                } else {
+                    f64::NAN
+                },
+                delivery_mean_us: mean(&s, "ikt_delivery_seconds"),
             }
         });
         results.modes.push(ModeResult {
@@ -352,7 +371,14 @@ pub fn run(opts: &Options) -> Result<Results> {
         c.stop();
     }
     results.machine.load_after = loadavg();
-    let _ = std::fs::remove_dir_all(&opts.scratch);
+    if opts.keep {
+        eprintln!(
+            "ikt-load: logs and configs kept in {}",
+            opts.scratch.display()
+        );
+    } else {
+        let _ = std::fs::remove_dir_all(&opts.scratch);
+    }
     Ok(results)
 }
 
