@@ -114,7 +114,8 @@ impl<'m, 'a> Editor<'m, 'a> {
         self.remove(h.line.clone())
     }
 
-    /// Insert a new `name: value` field before `h`.
+    /// Insert a new `name: value` field before `h` (written as given: the caller supplies valid
+    /// header text without CR/LF).
     pub fn insert_header_before(&mut self, h: &Header, name: &str, value: &[u8]) -> &mut Self {
         self.push(
             h.line.start..h.line.start,
@@ -122,7 +123,8 @@ impl<'m, 'a> Editor<'m, 'a> {
         )
     }
 
-    /// Append a new `name: value` field after the last header.
+    /// Append a new `name: value` field after the last header (written as given, like
+    /// [`Editor::insert_header_before`]).
     pub fn append_header(&mut self, name: &str, value: &[u8]) -> &mut Self {
         let at = self.msg.head_end();
         self.push(at..at, &[name.as_bytes(), b": ", value, b"\r\n"])
