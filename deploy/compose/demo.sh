@@ -4,6 +4,7 @@
 #
 # usage: deploy/compose/demo.sh MODE [N]
 #   MODE  plain | sealed | grpc | quic | baseline (no agents: the 3GPP baseline for comparison)
+#         | all (each of them in turn, then a table)
 #   N     registrations (default 30, spread over the subscribers of deploy/sipp/users.csv)
 # env: IKT_NO_BUILD=1 reuses the images and binaries already built; IKT_KEEP=1 leaves the stack up.
 set -euo pipefail
@@ -11,7 +12,29 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 mode=${1:-}
 count=${2:-30}
-case $mode in plain|sealed|grpc|quic|baseline) ;; *) sed -n '2,9p' "$0"; exit 2 ;; esac
+case $mode in plain|sealed|grpc|quic|baseline) ;;
+  all)
+    [ "${IKT_NO_BUILD:-0}" = 1 ] || "$root/deploy/docker/build.sh" kamailio sipp ims-lab p-cscf-agent s-cscf-agent
+    for m in baseline plain sealed grpc quic; do
+      IKT_NO_BUILD=1 IKT_JSON="$here/.run/report-$m.json" "$0" "$m" "$count" || exit 1
+    done
+    python3 - "$here/.run" <<'PY'
+import json, sys
+rows = [json.load(open(f"{sys.argv[1]}/report-{m}.json")) for m in ("baseline", "plain", "sealed", "grpc", "quic")]
+for r in rows:
+    r["registered"] = f'{r["registrations"]}/{r["calls"]}' + (f' (+{r["sipp_zero_res"]} SIPp zero-RES)' if r["sipp_zero_res"] else "")
+    r["matched"] = f'{r["keys_matched_ue_pcscf"]}/{r["challenges_at_ues"]}'
+cols = [("mode", "mode"), ("registered", "registered"), ("keys matched UE=P-CSCF", "matched"),
+        ("keys at UEs", "keys_seen_by_ues"), ("clear between agents", "keys_in_clear_between_agents"),
+        ("503", "failclosed_503_at_ues"), ("median ms", "registration_ms_median"), ("p99 ms", "registration_ms_p99")]
+print("\n== all modes (compose, SIPp UEs, Kamailio P-/I-CSCF, lab S-CSCF)")
+print(" | ".join(c for c, _ in cols))
+for r in rows:
+    print(" | ".join(str(r.get(k)) for _, k in cols))
+PY
+    exit 0 ;;
+  *) sed -n '2,11p' "$0"; exit 2 ;;
+esac
 project=ikt-demo
 # shellcheck source=lib.sh
 . "$here/lib.sh"
@@ -43,4 +66,6 @@ per_ue=$(( (count + subs - 1) / subs ))
 echo "== $((per_ue * subs)) registrations ($per_ue per UE, $subs UEs) through $access_pcscf"
 read -r ok failed < <(run_ues "$sipp_dir/ue_register.xml" demo "$per_ue")
 echo "SIPp: $ok registrations completed, $failed failed"
-report demo
+json=()
+[ -n "${IKT_JSON:-}" ] && json=(--json "$IKT_JSON")
+report demo "${json[@]}"
