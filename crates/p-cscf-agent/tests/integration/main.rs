@@ -26,12 +26,17 @@ struct Rig {
     core: UdpSocket,
     sender: PeerSender,
     sealer: Sealer,
+    cfg: PathBuf,
     dir: PathBuf,
+    _cleanup: Cleanup,
 }
 
-impl Drop for Rig {
+/// Removes the scratch directory when the test ends.
+struct Cleanup(PathBuf);
+
+impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -90,6 +95,8 @@ async fn rig(key_wait_ms: u64, accept_plain: bool) -> Rig {
         core,
         sender,
         sealer,
+        cfg,
+        _cleanup: Cleanup(dir.clone()),
         dir,
     }
 }
@@ -375,4 +382,108 @@ async fn other_responses_pass_byte_identical_apart_from_our_via() {
         String::from_utf8(got).unwrap(),
         resp.replacen(&first_via, "", 1)
     );
+}
+
+fn grpc_sender(r: &Rig) -> PeerSender {
+    let tls = TlsHandle::new(
+        Arc::new(rustls::crypto::ring::default_provider()),
+        TlsSource::Files {
+            cert: r.dir.join("scscf-1.pem"),
+            key: r.dir.join("scscf-1.key"),
+            ca: r.dir.join("ca.pem"),
+        },
+        PeerTable::new(["pcscf-1"]).unwrap(),
+    )
+    .unwrap();
+    ikt_transport::grpc::connect(
+        SenderConfig::new("pcscf-1", r.agent.grpc_addr.unwrap()),
+        tls,
+    )
+}
+
+/// What SIGHUP does: the peer table and the sealing kids follow the config file.
+#[tokio::test]
+async fn reload_applies_the_peer_table_and_new_sealing_kids() {
+    let r = rig(200, true).await;
+    wait_sender_up(&r).await;
+    let original = std::fs::read_to_string(&r.cfg).unwrap();
+
+    // Peer removed: a new connection from scscf-1 is refused and counted.
+    std::fs::write(
+        &r.cfg,
+        original.replace("id = \"scscf-1\"", "id = \"scscf-9\""),
+    )
+    .unwrap();
+    r.agent.reload(&r.cfg).await.unwrap();
+    let refused_before = r.agent.tls.as_ref().unwrap().refusals().total();
+    let late = grpc_sender(&r);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!late.health().up, "a removed peer must not connect");
+    assert!(r.agent.tls.as_ref().unwrap().refusals().total() > refused_before);
+    late.close();
+
+    // A second kid added for the rotation: tokens under it open after the reload.
+    let secret2 = "6b".repeat(32);
+    std::fs::write(r.dir.join("pair2.hex"), &secret2).unwrap();
+    let rotated = format!(
+        "{original}[[peer.sealing]]\nkid = \"k2\"\nsecret_file = \"{}\"\n",
+        r.dir.join("pair2.hex").display()
+    );
+    std::fs::write(&r.cfg, rotated).unwrap();
+    r.agent.reload(&r.cfg).await.unwrap();
+    let sealer2 = Sealer::new(
+        "k2",
+        &SecretBytes::from_hex(&secret2).unwrap(),
+        "scscf-1",
+        "pcscf-1",
+    )
+    .unwrap();
+    let req = register_through(&r, "rot-1").await;
+    let nonce = "cm90YXRlZA==";
+    let token = sealer2
+        .seal(&bundle(nonce, "rot-1"), "sip:alice@ims.example.org")
+        .unwrap();
+    let www = format!(
+        "Digest realm=\"{REALM}\", nonce=\"{nonce}\", algorithm=AKAv1-MD5, kt=\"{token}\", qop=\"auth,auth-int\""
+    );
+    let resp = challenge_401(&req, &www);
+    r.core.send_to(&resp, r.sip).await.unwrap();
+    assert_eq!(
+        recv(&r.pcscf).await,
+        expected_at_pcscf(&resp, &canonical(nonce))
+    );
+    // And the peer is back: a new connection comes up.
+    let back = grpc_sender(&r);
+    let deadline = Instant::now() + WAIT;
+    while !back.health().up {
+        assert!(Instant::now() < deadline, "restored peer never connected");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // A broken config is refused and the running one stays.
+    std::fs::write(&r.cfg, "id = \"pcscf-1\"\n[keys]\nkey_wait_ms = 0\n").unwrap();
+    let err = r.agent.reload(&r.cfg).await.unwrap_err().to_string();
+    assert!(err.contains("keys.key_wait_ms"), "{err}");
+}
+
+/// Graceful shutdown gives a held 401 its keys (or its 503) before SIP stops.
+#[tokio::test]
+async fn shutdown_releases_a_held_401() {
+    let r = rig(300, true).await;
+    let req = register_through(&r, "bye-1").await;
+    let www = format!("Digest realm=\"{REALM}\", nonce=\"Ynll\", algorithm=AKAv1-MD5");
+    r.core
+        .send_to(&challenge_401(&req, &www), r.sip)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while r.agent.hook.parked() == 0 {
+        assert!(Instant::now() < deadline, "401 never parked");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let Rig { agent, pcscf, .. } = r;
+    let stop = tokio::spawn(agent.shutdown());
+    let got = String::from_utf8(recv(&pcscf).await).unwrap();
+    assert!(got.starts_with("SIP/2.0 503"), "{got}");
+    stop.await.unwrap();
 }
