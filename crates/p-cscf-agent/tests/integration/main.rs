@@ -65,7 +65,8 @@ async fn rig(key_wait_ms: u64, accept_plain: bool) -> Rig {
             "id = \"pcscf-1\"\n[sip]\nlisten = \"127.0.0.1:0\"\ncore = \"{core}\"\ntcp = false\n\
              [keys]\nkey_wait_ms = {key_wait_ms}\naccept_plain = {accept_plain}\n[admin]\nlisten = \"\"\n\
              [transport]\ngrpc_listen = \"127.0.0.1:0\"\nca = \"{d}/ca.pem\"\ncert = \"{d}/pcscf-1.pem\"\nkey = \"{d}/pcscf-1.key\"\n\
-             [[peer]]\nid = \"scscf-1\"\n[[peer.sealing]]\nkid = \"k1\"\nsecret_file = \"{d}/pair.hex\"\n",
+             [[peer]]\nid = \"scscf-1\"\n[[peer.sealing]]\nkid = \"k1\"\nsecret_file = \"{d}/pair.hex\"\n\
+             [local_api]\nsocket = \"{d}/keystore.sock\"\n",
             core = core.local_addr().unwrap(),
             d = dir.display()
         ),
@@ -486,4 +487,40 @@ async fn shutdown_releases_a_held_401() {
     let got = String::from_utf8(recv(&pcscf).await).unwrap();
     assert!(got.starts_with("SIP/2.0 503"), "{got}");
     stop.await.unwrap();
+}
+
+/// `KeyStore.Watch` streams newly delivered bundles; `KeyStore.Take` hands one out once.
+#[tokio::test]
+async fn local_api_watch_and_take() {
+    use ikt_proto::v1::key_store_client::KeyStoreClient;
+    let r = rig(200, true).await;
+    wait_sender_up(&r).await;
+    let sock = r.dir.join("keystore.sock");
+    let channel = tonic::transport::Endpoint::from_shared(format!("unix://{}", sock.display()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = KeyStoreClient::new(channel);
+    let mut watch = client
+        .watch(ikt_proto::WatchRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    deliver(&r, &bundle("d2F0Y2g=", "watch-1")).await;
+    let seen = tokio::time::timeout(WAIT, watch.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.call_id, "watch-1");
+    assert_eq!(seen.ck, Ck::from_hex(CK).unwrap().expose_secret().to_vec());
+    let take = |nonce: &str| ikt_proto::TakeRequest {
+        nonce: nonce.into(),
+        call_id: "watch-1".into(),
+    };
+    let got = client.take(take("d2F0Y2g=")).await.unwrap().into_inner();
+    assert_eq!(got.ik, Ik::from_hex(IK).unwrap().expose_secret().to_vec());
+    let again = client.take(take("d2F0Y2g=")).await.unwrap_err();
+    assert_eq!(again.code(), tonic::Code::NotFound);
 }

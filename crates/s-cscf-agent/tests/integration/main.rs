@@ -82,7 +82,8 @@ async fn rig(mode: &str) -> Rig {
             "id = \"scscf-1\"\n[sip]\nlisten = \"127.0.0.1:0\"\nscscf = \"{s}\"\ntcp = false\n[admin]\nlisten = \"\"\n\
              [tls]\nca = \"{d}/ca.pem\"\ncert = \"{d}/scscf-1.pem\"\nkey = \"{d}/scscf-1.key\"\n\
              [[peer]]\nid = \"pcscf-1\"\nmode = \"{mode}\"\n{grpc}path_hosts = [\"pcscf.ims.example.org\"]\n\
-             [peer.sealing]\nkid = \"k1\"\nsecret_file = \"{d}/pair.hex\"\n",
+             [peer.sealing]\nkid = \"k1\"\nsecret_file = \"{d}/pair.hex\"\n\
+             [local_api]\nsocket = \"{d}/publisher.sock\"\n",
             s = scscf.local_addr().unwrap(),
             d = dir.display()
         ),
@@ -298,4 +299,60 @@ async fn unknown_peer_fails_closed_by_default() {
     let back = recv(&r.icscf).await;
     assert!(back.starts_with("SIP/2.0 503"), "{back}");
     assert!(!back.contains(CK));
+}
+
+/// `KeyPublisher.Publish` on the Unix socket ships a bundle to the peer and returns its ack.
+#[tokio::test]
+async fn local_api_publishes_to_the_peer() {
+    use ikt_proto::v1::key_publisher_client::KeyPublisherClient;
+    let mut r = rig("grpc").await;
+    let sock = r.dir.join("publisher.sock");
+    let mode = std::fs::metadata(&sock).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    let channel = tonic::transport::Endpoint::from_shared(format!("unix://{}", sock.display()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = KeyPublisherClient::new(channel);
+    let mut b = ikt_proto::KeyBundle::default();
+    b.realm = REALM.into();
+    b.nonce = "bG9jYWw=".into();
+    b.call_id = "local-1".into();
+    b.cseq = 1;
+    b.impi = "alice@ims.example.org".into();
+    b.ck = Ck::from_hex(CK).unwrap().expose_secret().to_vec();
+    b.ik = Ik::from_hex(IK).unwrap().expose_secret().to_vec();
+    b.algorithm = "AKAv1-MD5".into();
+    let mut req = tonic::Request::new(b);
+    req.metadata_mut()
+        .insert("ikt-peer", "pcscf-1".parse().unwrap());
+    let mut rx = r.deliveries.take().unwrap();
+    let publish = tokio::spawn(async move { client.publish(req).await });
+    let d = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.bundle.call_id, "local-1");
+    d.responder.stored();
+    let ack = publish.await.unwrap().unwrap().into_inner();
+    assert_eq!(ack.status, ikt_proto::Status::Stored as i32);
+
+    // A malformed bundle (short ck) is refused before it reaches the network.
+    let channel = tonic::transport::Endpoint::from_shared(format!("unix://{}", sock.display()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = KeyPublisherClient::new(channel);
+    let mut bad = ikt_proto::KeyBundle::default();
+    bad.nonce = "x".into();
+    bad.ck = vec![1; 3];
+    bad.ik = vec![2; 16];
+    let err = client.publish(bad).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(!err.message().contains("0101"), "{}", err.message());
 }
