@@ -5,9 +5,15 @@ use ikt_sip::{Framer, Limits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&step, rest)) = data.split_first() else { return };
+    let Some((&step, rest)) = data.split_first() else {
+        return;
+    };
     let step = usize::from(step % 64) + 1;
-    let limits = Limits { max_message: 4096, max_headers: 32, max_line: 512 };
+    let limits = Limits {
+        max_message: 4096,
+        max_headers: 32,
+        max_line: 512,
+    };
     let mut whole = Framer::new(limits);
     whole.push(rest);
     let mut chunked = Framer::new(limits);

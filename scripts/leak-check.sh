@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Key-leak check for CI: runs the end-to-end tests, the reliability tests and the lab demo with
+# trace logging, collects everything they print into target/leak-logs/, then scans every file
+# there for the hex (both cases) and base64 forms of every key in play: K/OP/OPc of the shared
+# MILENAGE sets and CK/IK/RES recomputed for every RAND the logs mention. Any hit fails.
+#
+#   scripts/leak-check.sh            run everything, then scan
+#   scripts/leak-check.sh --scan     only scan what is already in target/leak-logs/
+#
+# The scanner is the Rust test `leaks::no_key_in_collected_logs` (tests/reliability/leaks.rs);
+# `leaks::planted_leak_is_found` proves it finds a planted key. The reliability binary also
+# scans, in-process, every message toward the UE in the lab chain (`no_key_in_or_toward_the_ue`).
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+logs="$root/target/leak-logs"
+status=0
+
+if [ "${1:-}" != "--scan" ]; then
+    rm -rf "$logs"
+    mkdir -p "$logs"
+    echo "leak-check: e2e tests (RUST_LOG=trace)"
+    RUST_LOG=trace cargo test --locked --test e2e -- --nocapture >"$logs/e2e.log" 2>&1 || {
+        echo "leak-check: e2e tests failed (see $logs/e2e.log)" >&2
+        status=1
+    }
+    echo "leak-check: reliability tests (trace log to $logs/reliability-trace.log)"
+    IKT_LEAK_LOG_DIR="$logs" cargo test --locked --test reliability -- --nocapture >"$logs/reliability.log" 2>&1 || {
+        echo "leak-check: reliability tests failed (see $logs/reliability.log)" >&2
+        status=1
+    }
+    echo "leak-check: ims-lab demo (RUST_LOG=trace)"
+    RUST_LOG=trace cargo run --locked -q -p ikt-lab --bin ims-lab -- demo >"$logs/demo.log" 2>&1 || {
+        echo "leak-check: ims-lab demo failed (see $logs/demo.log)" >&2
+        status=1
+    }
+fi
+
+echo "leak-check: scanning $(find "$logs" -type f | wc -l) files, $(du -sh "$logs" | cut -f1)"
+# The scan's own trace log goes elsewhere so the scan does not read a file it is writing.
+if IKT_LEAK_DIR="$logs" IKT_LEAK_LOG_DIR="$root/target/leak-scan-self" \
+    cargo test --locked -q --test reliability -- --exact \
+    leaks::no_key_in_collected_logs leaks::planted_leak_is_found; then
+    echo "leak-check: no key found"
+else
+    echo "leak-check: KEYS FOUND or scanner failed (see the LEAK: lines above)" >&2
+    status=1
+fi
+exit "$status"
