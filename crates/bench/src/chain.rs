@@ -424,7 +424,7 @@ impl Chain {
             .into_iter()
             .flatten()
         {
-            p.stop(Duration::from_secs(3));
+            p.stop(Duration::from_secs(10));
         }
         self.lab.stop(Duration::from_secs(3));
     }

@@ -116,7 +116,7 @@ fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
     format!(
         "cargo build --release --bins\n\
-         cargo bench -p ikt-sip -p ikt-keys -p ikt-relay -p ikt-transport --benches -- --quick\n\
+         cargo bench -p ikt-sip -p ikt-keys -p ikt-relay -p ikt-transport --bench '*' -- --quick\n\
          target/release/ikt-load {}",
         args.join(" ")
     )

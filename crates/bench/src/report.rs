@@ -12,7 +12,8 @@ use crate::{Error, Result};
 
 fn f0(v: f64) -> String {
     if v.is_finite() {
-        format!("{v:.0}")
+        // Rounding -0.4 or summing nothing gives a negative zero; `+ 0.0` prints it as 0.
+        format!("{:.0}", v.round() + 0.0)
     } else {
         "n/a".into()
     }
@@ -37,13 +38,19 @@ fn signed(v: f64) -> String {
 /// Failed registrations with their statuses, e.g. `1 (503:1)`.
 fn failures(x: &ModeResult) -> String {
     let n = x.at_rate.failures + x.saturation.failures;
-    let mut st: Vec<&str> = x
-        .at_rate
-        .failure_statuses
-        .iter()
-        .map(String::as_str)
-        .collect();
-    st.extend(x.saturation.failure_statuses.iter().map(String::as_str));
+    let mut st: Vec<String> = Vec::new();
+    for (label, p) in [("rate", &x.at_rate), ("sat", &x.saturation)] {
+        if p.timed_out > 0 {
+            st.push(format!("{label} timeout:{}", p.timed_out));
+        }
+        if p.stray > 0 {
+            st.push(format!("{label} stray:{}", p.stray));
+        }
+        if p.keys_seen > 0 {
+            st.push(format!("{label} KEYS SEEN:{}", p.keys_seen));
+        }
+        st.extend(p.failure_statuses.iter().map(|f| format!("{label} {f}")));
+    }
     if st.is_empty() {
         n.to_string()
     } else {
@@ -390,9 +397,9 @@ pub fn markdown(r: &Results, svg_name: &str) -> String {
             .map(|h| h.cpu_us_per_reg);
         let _ = writeln!(
             s,
-            "| hop | reg/s sustained (per round) | CPU µs / registration (per round) | ratio to Kamailio | 401 p50 µs | added p50 µs | added p99 µs | failed |"
+            "| hop | reg/s sustained (per round) | CPU µs / registration (per round) | of it in user space | ratio to Kamailio | 401 p50 µs | added p50 µs | added p99 µs | failed |"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
         for h in &a.hops {
             let rates: Vec<String> = h.rate_per_round.iter().map(|v| f0(*v)).collect();
             let cpus: Vec<String> = h.cpu_us_per_round.iter().map(|v| f1(*v)).collect();
@@ -417,7 +424,7 @@ pub fn markdown(r: &Results, svg_name: &str) -> String {
         let _ = writeln!(s, "\n## Micro-benchmarks (criterion)\n");
         let _ = writeln!(
             s,
-            "`cargo bench -p ikt-sip -p ikt-keys -p ikt-relay -p ikt-transport --benches -- --quick`; mean time per iteration.\n"
+            "`cargo bench -p ikt-sip -p ikt-keys -p ikt-relay -p ikt-transport --bench '*' -- --quick`; mean time per iteration.\n"
         );
         let _ = writeln!(s, "| benchmark | mean | per second |");
         let _ = writeln!(s, "|---|---|---|");

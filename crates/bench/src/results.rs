@@ -96,6 +96,15 @@ pub struct PhaseResult {
     pub cpu: Vec<ProcCpu>,
     /// Failed, timed out, stray or key-leaking registrations (0 for a clean phase).
     pub failures: u64,
+    /// Registrations with no final answer in time.
+    #[serde(default)]
+    pub timed_out: u64,
+    /// Responses that matched no registration in flight.
+    #[serde(default)]
+    pub stray: u64,
+    /// 401s that reached the UE with ck/ik in them.
+    #[serde(default)]
+    pub keys_seen: u64,
     /// Failure statuses seen, `code:count`.
     pub failure_statuses: Vec<String>,
     /// Open-loop starts skipped for want of a free subscriber.

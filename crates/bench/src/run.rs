@@ -421,5 +421,8 @@ fn phase(outcomes: &[Outcome], cpu: &BTreeMap<&'static str, u64>) -> PhaseResult
             .sum(),
         failure_statuses: statuses.iter().map(|(k, v)| format!("{k}:{v}")).collect(),
         pool_exhausted: outcomes.iter().map(|o| o.pool_exhausted).sum(),
+        timed_out: outcomes.iter().map(|o| o.timed_out).sum(),
+        stray: outcomes.iter().map(|o| o.stray).sum(),
+        keys_seen: outcomes.iter().map(|o| o.keys_seen).sum(),
     }
 }
