@@ -152,29 +152,48 @@ impl Proxy {
     }
 }
 
+/// Copies `r` to `w`. In the delayed direction every chunk leaves `delay` after it arrived
+/// (constant latency, in order), as on a slow path; delays do not add up across chunks.
 async fn pump(
     mut r: tokio::net::tcp::OwnedReadHalf,
     mut w: tokio::net::tcp::OwnedWriteHalf,
     c: Arc<Ctl>,
     delayed: bool,
 ) {
-    let mut buf = vec![0u8; 16_384];
-    loop {
-        let n = match r.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        if c.cut.load(Ordering::SeqCst) {
-            return;
-        }
-        if delayed {
-            let d = c.delay_ms.load(Ordering::SeqCst);
-            if d > 0 {
-                tokio::time::sleep(Duration::from_millis(d)).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let writer = async move {
+        while let Some((due, data)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            if w.write_all(&data).await.is_err() {
+                return;
             }
         }
-        if w.write_all(&buf[..n]).await.is_err() {
-            return;
+    };
+    let c2 = c.clone();
+    let reader = async move {
+        let mut buf = vec![0u8; 16_384];
+        loop {
+            let n = match r.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if c2.cut.load(Ordering::SeqCst) {
+                return;
+            }
+            let d = if delayed {
+                c2.delay_ms.load(Ordering::SeqCst)
+            } else {
+                0
+            };
+            let due = tokio::time::Instant::now() + Duration::from_millis(d);
+            if tx.send((due, buf[..n].to_vec())).is_err() {
+                return;
+            }
         }
+    };
+    // Either side ending ends the pump (the writer drains what is queued first).
+    tokio::select! {
+        () = reader => {}
+        () = writer => {}
     }
 }
