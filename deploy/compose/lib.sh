@@ -49,7 +49,7 @@ make_pki() {
   chmod 0777 "$run_dir/ue"
 }
 
-# Waits until the Kamailio hops listen and the agents answer /healthz.
+# Waits until the Kamailio hops listen and the agents answer /readyz.
 wait_ready() {
   local i ok
   for i in $(seq 100); do
@@ -58,17 +58,17 @@ wait_ready() {
       compose logs "$s" 2>/dev/null | grep -q 'Listening on' || ok=0
     done
     compose logs scscf 2>/dev/null | grep -q 'scscf=' || ok=0
-    # /healthz answers 200 once the agent is up and, on the s-side, its peer connected (in
-    # out-of-band modes); 503 with the reason otherwise.
+    # /readyz answers 200 once the agent is up and, on the s-side, its peer connected (in
+    # out-of-band modes); 503 with the reason otherwise. (/healthz is liveness: 200 while serving.)
     if [ "$mode" != baseline ]; then
       python3 -c "import urllib.request,sys; [urllib.request.urlopen(u, timeout=1) for u in sys.argv[1:]]" \
-        "$pcscf_agent_admin/healthz" "$scscf_agent_admin/healthz" 2>/dev/null || ok=0
+        "$pcscf_agent_admin/readyz" "$scscf_agent_admin/readyz" 2>/dev/null || ok=0
     fi
     [ $ok = 1 ] && { sleep 0.5; return 0; }
     sleep 0.2
   done
-  echo "the stack did not come up; /healthz and logs:" >&2
-  for u in "$pcscf_agent_admin/healthz" "$scscf_agent_admin/healthz"; do
+  echo "the stack did not come up; /readyz and logs:" >&2
+  for u in "$pcscf_agent_admin/readyz" "$scscf_agent_admin/readyz"; do
     python3 -c "import urllib.request,sys
 try: print(urllib.request.urlopen(sys.argv[1], timeout=1).read().decode())
 except Exception as e: print(sys.argv[1], e, getattr(e, 'read', lambda: b'')().decode())" "$u" >&2

@@ -106,7 +106,7 @@ for mode in "${modes[@]}"; do
   echo "-- 2. key transport cut (p-cscf-agent off the keys network)"
   docker network disconnect "$keys_net" "$agent"
   fc_before=$(metric "$pcscf_agent_admin/metrics" ikt_failclosed_total)
-  s_health_cut=$(healthz "$scscf_agent_admin/healthz")
+  s_health_cut=$(healthz "$scscf_agent_admin/readyz")
   run_ues "$sipp_dir/ue_register_failclosed.xml" "$mode-cut" 2 >/dev/null
   analyse "$mode-cut"
   check "every registration failed closed with 503" \
@@ -124,7 +124,7 @@ for mode in "${modes[@]}"; do
   resumed_after=none
   check "registrations resume within 60 s of the restore" wait_resume 60
   echo "     first registration after the restore: attempt $resumed_after (one per second);" \
-    "s-cscf-agent /healthz during the cut said $s_health_cut"
+    "s-cscf-agent /readyz during the cut said $s_health_cut"
   run_ues "$sipp_dir/ue_register.xml" "$mode-restored" 3 >/dev/null
   analyse "$mode-restored"
   check "registrations succeed again" \

@@ -19,7 +19,7 @@ Checks:
 - each agent runs as a sidecar beside another container, with Prometheus scrape annotations naming
   its admin port and its config (from the ConfigMap) agreeing with the ports, mounts and Services;
   the p-cscf-agent is probed on GET /healthz of its admin port; the s-cscf-agent's probes must not
-  use /healthz (503 while a peer is down) but its SIP and admin ports;
+  use /readyz (503 while a peer is down) but /healthz or its SIP and admin ports;
 - the key-transport Service selects the p-cscf-agent pods and targets their gRPC (TCP) and QUIC
   (UDP) container ports;
 - NetworkPolicy: port 7710 of the p-cscf-agent pods is reachable only from s-cscf-agent pods, and no
@@ -243,10 +243,11 @@ def check_agents(pods, configmaps, services):
                         continue
                     p = http.get("port")
                 else:
-                    # Its /healthz is 503 while a peer is down: probing it would pull the S-CSCF
-                    # out of service for a remote outage. Probes must not use it.
-                    if http and http.get("path") == "/healthz":
-                        problems.append(f"{cn}: {probe} must not depend on peers (/healthz)")
+                    # Its /readyz is 503 while a peer is down: probing it would pull the S-CSCF
+                    # out of service for a remote outage. Probes must not use it (/healthz is
+                    # liveness only and fine).
+                    if http and http.get("path") == "/readyz":
+                        problems.append(f"{cn}: {probe} must not depend on peers (/readyz)")
                         continue
                     if not tcp and not http:
                         problems.append(f"{cn}: {probe} missing")
@@ -398,7 +399,7 @@ def self_test(base, docs):
         "no memory limit": lambda ds: agent_container(ds, "scscf-1", "s-cscf-agent")["resources"]["limits"].pop("memory"),
         "probe elsewhere": lambda ds: agent_container(ds, "pcscf-1", "p-cscf-agent")["livenessProbe"]["httpGet"].update(path="/"),
         "s-side probe on peer health": lambda ds: agent_container(ds, "scscf-1", "s-cscf-agent").update(
-            readinessProbe={"httpGet": {"path": "/healthz", "port": "admin"}}),
+            readinessProbe={"httpGet": {"path": "/readyz", "port": "admin"}}),
         "no scrape annotation": lambda ds: dep(ds, "scscf-1")["spec"]["template"]["metadata"]["annotations"].pop("prometheus.io/scrape"),
         "agent alone in its pod": lambda ds: dep(ds, "pcscf-1")["spec"]["template"]["spec"].update(
             containers=[agent_container(ds, "pcscf-1", "p-cscf-agent")]),

@@ -1,4 +1,9 @@
-//! The admin endpoint: `GET /metrics` (Prometheus text) and `GET /healthz`.
+//! The admin endpoint: `GET /metrics` (Prometheus text), `GET /healthz` (liveness) and
+//! `GET /readyz` (readiness).
+//!
+//! Liveness and readiness are separate on purpose: an s-cscf-agent whose p-cscf-agent peer is
+//! down is alive and still useful (it seals or fails closed by policy), so a liveness probe must
+//! not restart it, while a readiness probe or a deploy script may want to wait for the peer.
 //!
 //! A deliberately tiny HTTP/1.1 responder: one request per connection, bounded request size and read
 //! time, so a scraper or a port scanner cannot hold resources. It binds its own port, separate from
@@ -18,10 +23,11 @@ const MAX_REQUEST: usize = 8192;
 /// How long a client may take to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What `/healthz` reports: `ok` plus detail lines.
+/// What `/healthz` and `/readyz` report: readiness plus detail lines.
 #[derive(Debug, Clone)]
 pub struct Health {
-    /// True when the agent can do its job (answers 200), false answers 503.
+    /// Ready: every configured peer link is up (`/readyz` answers 200, else 503). `/healthz`
+    /// answers 200 whenever the agent serves requests at all.
     pub ok: bool,
     /// One line per component, e.g. `peer pcscf-1 up`.
     pub detail: Vec<String>,
@@ -92,14 +98,19 @@ async fn handle(
             Some(h) => ("200 OK", "text/plain; version=0.0.4", h.render()),
             None => ("404 Not Found", "text/plain", "metrics disabled\n".into()),
         },
-        (b"GET", b"/healthz") => {
+        (b"GET", b"/healthz" | b"/readyz") => {
             let h = health();
-            let mut body = String::from(if h.ok { "ok\n" } else { "unhealthy\n" });
+            let live = path == b"/healthz";
+            let mut body = String::from(match (live, h.ok) {
+                (true, _) => "alive\n",
+                (false, true) => "ready\n",
+                (false, false) => "not ready\n",
+            });
             for d in &h.detail {
                 body.push_str(d);
                 body.push('\n');
             }
-            let status = if h.ok {
+            let status = if live || h.ok {
                 "200 OK"
             } else {
                 "503 Service Unavailable"
@@ -140,8 +151,14 @@ mod tests {
         });
         let task = tokio::spawn(serve(l, None, health, rx));
         let r = get(addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(
+            r.starts_with("HTTP/1.1 200"),
+            "alive even with a peer down: {r}"
+        );
+        assert!(r.ends_with("alive\npeer pcscf-1 down\n"), "{r}");
+        let r = get(addr, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert!(r.starts_with("HTTP/1.1 503"), "{r}");
-        assert!(r.ends_with("unhealthy\npeer pcscf-1 down\n"), "{r}");
+        assert!(r.ends_with("not ready\npeer pcscf-1 down\n"), "{r}");
         let r = get(addr, "GET /metrics HTTP/1.1\r\n\r\n").await;
         assert!(r.starts_with("HTTP/1.1 404"), "{r}");
         let r = get(addr, "POST /healthz HTTP/1.1\r\n\r\n").await;

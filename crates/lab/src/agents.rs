@@ -233,7 +233,7 @@ impl AgentPair {
         Ok(child)
     }
 
-    /// Waits until both agents answer `/healthz` with 200 (for grpc/quic: the peer link is up).
+    /// Waits until both agents answer `/readyz` with 200 (for grpc/quic: the peer link is up).
     pub async fn wait_ready(&mut self, limit: Duration) -> Result<(), Error> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
@@ -249,10 +249,10 @@ impl AgentPair {
                     )));
                 }
             }
-            let s_ok = http_get(self.ports.s_admin, "/healthz")
+            let s_ok = http_get(self.ports.s_admin, "/readyz")
                 .await
                 .is_some_and(|r| r.starts_with("HTTP/1.1 200"));
-            let p_ok = http_get(self.ports.p_admin, "/healthz")
+            let p_ok = http_get(self.ports.p_admin, "/readyz")
                 .await
                 .is_some_and(|r| r.starts_with("HTTP/1.1 200"));
             if s_ok && p_ok {

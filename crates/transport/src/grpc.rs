@@ -26,6 +26,9 @@ use crate::{Error, now_ms};
 
 const H2: &[u8] = b"h2";
 
+/// How often a sender checks for expired bundles and overdue acks.
+pub(crate) const HOUSEKEEPING: Duration = Duration::from_millis(250);
+
 /// Starts a gRPC receiver on `cfg.listen`; deliveries arrive on the returned channel.
 pub async fn serve(
     cfg: ReceiverConfig,
@@ -274,7 +277,12 @@ impl KeyTransport for Svc {
 
 /// Starts a gRPC sender toward one peer; it connects in the background and reconnects.
 pub fn connect(cfg: SenderConfig, tls: TlsHandle) -> PeerSender {
-    let outbox = Outbox::new(&cfg.peer, cfg.window, cfg.max_message_bytes);
+    let outbox = Outbox::new(
+        &cfg.peer,
+        cfg.window,
+        cfg.max_message_bytes,
+        cfg.ack_timeout,
+    );
     let backoff = cfg.backoff;
     let cfg = Arc::new(cfg);
     PeerSender::spawn(outbox, backoff, move |ob| {
@@ -320,8 +328,9 @@ async fn run(cfg: &Arc<SenderConfig>, tls: &TlsHandle, ob: &Arc<Outbox>) -> Resu
         async move { connect_tls(&c, &t).await.map(hyper_util::rt::TokioIo::new) }
     });
     let channel = tonic::transport::Endpoint::from_static("http://ikt.invalid")
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(10))
+        // Pings find a silently cut link while no bundle is in flight (then the ack timeout does).
+        .http2_keep_alive_interval(Duration::from_secs(2))
+        .keep_alive_timeout(Duration::from_secs(2))
         .keep_alive_while_idle(true)
         .connect_with_connector(connector)
         .await
@@ -338,7 +347,7 @@ async fn run(cfg: &Arc<SenderConfig>, tls: &TlsHandle, ob: &Arc<Outbox>) -> Resu
         .into_inner();
     ob.set_up();
     let mut cursor = 0u64;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(HOUSEKEEPING);
     loop {
         ob.for_unsent(&mut cursor, |b| {
             // Cannot be full (see capacity); a closed channel surfaces as an ack-stream error.
@@ -351,7 +360,7 @@ async fn run(cfg: &Arc<SenderConfig>, tls: &TlsHandle, ob: &Arc<Outbox>) -> Resu
                 Err(s) => return Err(Error::Connection(format!("{:?}: {}", s.code(), s.message()))),
             },
             () = ob.notify.notified() => {}
-            _ = tick.tick() => ob.expire(now_ms()),
+            _ = tick.tick() => ob.housekeep(now_ms())?,
         }
     }
 }

@@ -46,9 +46,13 @@ fn transport_config(keep_alive: bool) -> TransportConfig {
     let mut t = TransportConfig::default();
     t.max_concurrent_bidi_streams(VarInt::from_u32(MAX_BIDI_STREAMS));
     t.max_concurrent_uni_streams(VarInt::from_u32(MAX_UNI_STREAMS));
-    t.max_idle_timeout(Some(VarInt::from_u32(30_000).into()));
+    // The smaller of both sides' idle timeouts applies; with keep-alives every second a silently
+    // cut link is noticed within about 5 s even when no bundle is in flight.
+    t.max_idle_timeout(Some(
+        VarInt::from_u32(if keep_alive { 5_000 } else { 30_000 }).into(),
+    ));
     if keep_alive {
-        t.keep_alive_interval(Some(Duration::from_secs(5)));
+        t.keep_alive_interval(Some(Duration::from_secs(1)));
     }
     t
 }
@@ -334,7 +338,12 @@ pub fn connect(cfg: SenderConfig, tls: TlsHandle, mode: StreamMode) -> Result<Pe
         (Ipv4Addr::UNSPECIFIED, 0).into()
     };
     let endpoint = Endpoint::client(bind).map_err(|source| Error::Bind { addr: bind, source })?;
-    let outbox = Outbox::new(&cfg.peer, cfg.window, cfg.max_message_bytes);
+    let outbox = Outbox::new(
+        &cfg.peer,
+        cfg.window,
+        cfg.max_message_bytes,
+        cfg.ack_timeout,
+    );
     let backoff = cfg.backoff;
     let cfg = Arc::new(cfg);
     Ok(PeerSender::spawn(outbox, backoff, move |ob| {
@@ -411,7 +420,7 @@ async fn read_acks(recv: quinn::RecvStream, ob: &Outbox, max: usize) -> Error {
 async fn write_bidi(mut send: quinn::SendStream, ob: &Outbox, max: usize) -> Error {
     let mut cursor = 0u64;
     let mut buf = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(crate::grpc::HOUSEKEEPING);
     loop {
         ob.for_unsent(&mut cursor, |b| {
             if let Err(e) = framing::encode(b, max, &mut buf) {
@@ -428,7 +437,7 @@ async fn write_bidi(mut send: quinn::SendStream, ob: &Outbox, max: usize) -> Err
         }
         tokio::select! {
             () = ob.notify.notified() => {}
-            _ = tick.tick() => ob.expire(now_ms()),
+            _ = tick.tick() => if let Err(e) = ob.housekeep(now_ms()) { return e },
         }
     }
 }
@@ -437,7 +446,7 @@ async fn write_uni(conn: &quinn::Connection, ob: &Outbox, max: usize) -> Error {
     let mut cursor = 0u64;
     let mut frames: Vec<Vec<u8>> = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(crate::grpc::HOUSEKEEPING);
     loop {
         ob.for_unsent(&mut cursor, |b| {
             let mut f = Vec::new();
@@ -466,7 +475,7 @@ async fn write_uni(conn: &quinn::Connection, ob: &Outbox, max: usize) -> Error {
         }
         tokio::select! {
             () = ob.notify.notified() => {}
-            _ = tick.tick() => ob.expire(now_ms()),
+            _ = tick.tick() => if let Err(e) = ob.housekeep(now_ms()) { return e },
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Ok(Err(e)) = done {
                     return Error::Connection(e);

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ikt_proto::{DeliveryAck, KeyBundle, Status};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot, watch};
@@ -73,6 +73,10 @@ pub struct SenderConfig {
     pub connect_timeout: Duration,
     /// Largest message accepted from (and sent to) the network.
     pub max_message_bytes: usize,
+    /// A bundle sent and not acknowledged within this time means the connection is dead even if
+    /// the socket looks fine (a silently cut link): it is torn down, the peer reported down, and
+    /// the bundle resent on the next connection.
+    pub ack_timeout: Duration,
 }
 
 impl SenderConfig {
@@ -85,6 +89,7 @@ impl SenderConfig {
             backoff: Backoff::default(),
             connect_timeout: Duration::from_secs(5),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            ack_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -146,6 +151,8 @@ struct Pending {
     bundle: KeyBundle,
     tx: Option<oneshot::Sender<Result<Ack, Error>>>,
     sends: u32,
+    /// When it was last written to a connection.
+    sent_at: Option<Instant>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -163,12 +170,18 @@ pub(crate) struct Outbox {
     window: Arc<Semaphore>,
     window_size: usize,
     max_message: usize,
+    ack_timeout: Duration,
     pub(crate) health: HealthCell,
     closed: watch::Sender<bool>,
 }
 
 impl Outbox {
-    pub(crate) fn new(peer: &str, window: usize, max_message: usize) -> Arc<Self> {
+    pub(crate) fn new(
+        peer: &str,
+        window: usize,
+        max_message: usize,
+        ack_timeout: Duration,
+    ) -> Arc<Self> {
         let window_size = window.max(1);
         Arc::new(Self {
             peer: peer.to_owned(),
@@ -180,6 +193,7 @@ impl Outbox {
             window: Arc::new(Semaphore::new(window_size)),
             window_size,
             max_message,
+            ack_timeout,
             health: HealthCell::new(peer),
             closed: watch::channel(false).0,
         })
@@ -204,6 +218,7 @@ impl Outbox {
                     bundle,
                     tx: Some(tx),
                     sends: 0,
+                    sent_at: None,
                     _permit: permit,
                 },
             );
@@ -242,6 +257,7 @@ impl Outbox {
     /// Calls `f` for each pending bundle with `seq >= *cursor`, in order, and advances the cursor.
     pub(crate) fn for_unsent(&self, cursor: &mut u64, mut f: impl FnMut(&KeyBundle)) {
         let mut resent = 0;
+        let now = Instant::now();
         {
             let mut st = self.lock();
             for (seq, p) in st.pending.range_mut(*cursor..) {
@@ -249,6 +265,7 @@ impl Outbox {
                     resent += 1;
                 }
                 p.sends = p.sends.saturating_add(1);
+                p.sent_at = Some(now);
                 f(&p.bundle);
                 *cursor = seq + 1;
             }
@@ -283,6 +300,20 @@ impl Outbox {
                 status,
                 reason: ack.reason,
             }));
+        }
+    }
+
+    /// Periodic check of a live connection: expires stale bundles, and reports the connection
+    /// dead when a bundle sent on it has waited longer than the ack timeout.
+    pub(crate) fn housekeep(&self, now_ms: u64) -> Result<(), Error> {
+        self.expire(now_ms);
+        let oldest = self.lock().pending.values().filter_map(|p| p.sent_at).min();
+        match oldest {
+            Some(t) if t.elapsed() > self.ack_timeout => Err(Error::Connection(format!(
+                "no ack within {} ms: link considered down",
+                self.ack_timeout.as_millis()
+            ))),
+            _ => Ok(()),
         }
     }
 
@@ -473,7 +504,7 @@ mod tests {
 
     #[tokio::test]
     async fn window_ack_resend_expire_close() {
-        let ob = Outbox::new("pcscf-1", 2, 4096);
+        let ob = Outbox::new("pcscf-1", 2, 4096, Duration::from_secs(2));
         let p1 = ob.window.clone().try_acquire_owned().expect("permit");
         let h1 = ob.submit(bundle("n1"), p1);
         let p2 = ob.window.clone().try_acquire_owned().expect("permit");

@@ -1,6 +1,7 @@
 //! Loopback integration tests of the key transport: every scenario runs over gRPC and over
 //! QUIC (both stream modes where it matters).
 
+mod cut;
 mod scenarios;
 mod support;
 
@@ -12,6 +13,11 @@ mod grpc {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn delivery_with_ack() {
         scenarios::delivery_with_ack(Kind::Grpc).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn silent_cut_is_noticed_and_healed() {
+        crate::cut::silent_cut_is_noticed_and_healed(Kind::Grpc).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,6 +70,11 @@ mod quic {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn delivery_with_ack_bidi() {
         scenarios::delivery_with_ack(Kind::Quic(StreamMode::Bidi)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn silent_cut_is_noticed_and_healed() {
+        crate::cut::silent_cut_is_noticed_and_healed(Kind::Quic(StreamMode::Bidi)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
