@@ -50,6 +50,35 @@ pub fn valid_agent_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
+/// Checks a `host:port` next-hop address (an IP or a DNS name; resolved when the agent starts).
+pub fn valid_host_port(s: &str) -> bool {
+    if s.parse::<std::net::SocketAddr>().is_ok() {
+        return true;
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return false;
+    };
+    port.parse::<u16>().is_ok_and(|p| p != 0)
+        && !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// Resolves a validated `host:port` to its first address; the error names the config field.
+pub async fn resolve(addr: &str, field: &str) -> Result<std::net::SocketAddr, Error> {
+    let fail = |why: String| Error::Config {
+        path: field.to_owned(),
+        message: why,
+    };
+    tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| fail(format!("cannot resolve {addr:?}: {e}")))?
+        .next()
+        .ok_or_else(|| fail(format!("{addr:?} has no address")))
+}
+
 /// Helper for validation errors: `field` is the dotted TOML path.
 pub fn invalid(path: &Path, field: &str, why: impl std::fmt::Display) -> Error {
     Error::Config {
@@ -74,6 +103,28 @@ mod tests {
     fn unknown_field_is_named() {
         let err = parse::<Sample>("listen = \"x\"\nlisten_typo = 1\n").unwrap_err();
         assert!(err.contains("listen_typo"), "{err}");
+    }
+
+    #[test]
+    fn host_ports() {
+        for ok in [
+            "127.0.0.1:5060",
+            "[::1]:5060",
+            "icscf:5060",
+            "icscf.ims.svc.cluster.local:5060",
+        ] {
+            assert!(valid_host_port(ok), "{ok}");
+        }
+        for bad in [
+            "icscf",
+            "icscf:0",
+            ":5060",
+            "ic scf:5060",
+            "icscf:70000",
+            "",
+        ] {
+            assert!(!valid_host_port(bad), "{bad}");
+        }
     }
 
     #[test]

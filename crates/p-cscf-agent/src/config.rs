@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ikt_agent::config::{invalid, valid_agent_id};
+use ikt_agent::config::{invalid, valid_agent_id, valid_host_port};
 use serde::Deserialize;
 
 /// The file as written by the operator.
@@ -39,8 +39,9 @@ pub struct File {
 pub struct SipFile {
     /// Address the P-CSCF sends toward the core (this agent is its next hop); UDP and TCP.
     pub listen: SocketAddr,
-    /// Next hop toward the core (I-CSCF or S-CSCF side).
-    pub core: SocketAddr,
+    /// Next hop toward the core (I-CSCF or S-CSCF side): `ip:port` or `name:port` (resolved at
+    /// start).
+    pub core: String,
     /// Host[:port] written into this agent's Via; defaults to `listen`.
     pub via_host: Option<String>,
     /// Also listen on TCP.
@@ -51,7 +52,7 @@ impl Default for SipFile {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 5062)),
-            core: SocketAddr::from(([127, 0, 0, 1], 5070)),
+            core: "127.0.0.1:5070".into(),
             via_host: None,
             tcp: true,
         }
@@ -211,7 +212,10 @@ pub fn validate(path: &Path, file: File) -> Result<Config, ikt_agent::Error> {
             "must be 1-63 of [a-z0-9.-], not starting with '-'",
         ));
     }
-    if file.sip.listen == file.sip.core {
+    if !valid_host_port(&file.sip.core) {
+        return Err(invalid(path, "sip.core", "must be ip:port or name:port"));
+    }
+    if file.sip.core.parse::<SocketAddr>().ok() == Some(file.sip.listen) {
         return Err(invalid(path, "sip.core", "must differ from sip.listen"));
     }
     let k = &file.keys;

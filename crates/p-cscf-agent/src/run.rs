@@ -143,7 +143,7 @@ impl Agent {
                 vec![]
             },
             next_hop: Some(NextHop {
-                addr: c.sip.core,
+                addr: ikt_agent::config::resolve(&c.sip.core, "sip.core").await?,
                 transport: None,
             }),
             via_host: c.sip.via_host.clone(),

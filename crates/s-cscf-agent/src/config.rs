@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ikt_agent::Mode;
-use ikt_agent::config::{invalid, valid_agent_id};
+use ikt_agent::config::{invalid, valid_agent_id, valid_host_port};
 use serde::Deserialize;
 
 /// The file as written by the operator.
@@ -40,8 +40,9 @@ pub struct File {
 pub struct SipFile {
     /// Address the core (I-CSCF) sends to; UDP and TCP both listen here.
     pub listen: SocketAddr,
-    /// The S-CSCF this agent sits in front of.
-    pub scscf: SocketAddr,
+    /// The S-CSCF this agent sits in front of: `ip:port` or `name:port` (resolved at start and
+    /// on SIGHUP).
+    pub scscf: String,
     /// Host[:port] written into this agent's Via; defaults to `listen`.
     pub via_host: Option<String>,
     /// Also listen on TCP.
@@ -52,7 +53,7 @@ impl Default for SipFile {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 5070)),
-            scscf: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            scscf: "127.0.0.1:5060".into(),
             via_host: None,
             tcp: true,
         }
@@ -221,7 +222,10 @@ pub fn validate(path: &Path, file: File) -> Result<Config, ikt_agent::Error> {
             "must be 1-63 of [a-z0-9.-], not starting with '-'",
         ));
     }
-    if file.sip.listen == file.sip.scscf {
+    if !valid_host_port(&file.sip.scscf) {
+        return Err(invalid(path, "sip.scscf", "must be ip:port or name:port"));
+    }
+    if file.sip.scscf.parse::<SocketAddr>().ok() == Some(file.sip.listen) {
         return Err(invalid(path, "sip.scscf", "must differ from sip.listen"));
     }
     if file.policy.ack_before_forward && file.policy.ack_timeout_ms == 0 {

@@ -165,7 +165,7 @@ impl Agent {
             udp_listen: udp,
             tcp_listen: tcp,
             next_hop: Some(NextHop {
-                addr: c.sip.scscf,
+                addr: ikt_agent::config::resolve(&c.sip.scscf, "sip.scscf").await?,
                 transport: None,
             }),
             via_host: c.sip.via_host.clone(),
