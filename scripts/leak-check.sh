@@ -7,6 +7,13 @@
 #   scripts/leak-check.sh            run everything, then scan
 #   scripts/leak-check.sh --scan     only scan what is already in target/leak-logs/
 #
+# Failing tests in the collection runs are reported but do not fail this check (the test step
+# owns them); a failed demo does, since its logs are then missing. Only the scan decides.
+# Components log nonce prefixes only, so in these files CK/IK can be recomputed just for RANDs
+# that do appear; every `ck`/`ik` param holding 32 hex digits counts as a leak whatever its
+# value, and the per-registration CK/IK check with full nonces runs in-process in
+# `leaks::no_key_in_logs_or_toward_the_ue`.
+#
 # The scanner is the Rust test `leaks::no_key_in_collected_logs` (tests/reliability/leaks.rs);
 # `leaks::planted_leak_is_found` proves it finds a planted key. The reliability binary also
 # scans, in-process, every message toward the UE in the lab chain (`no_key_in_or_toward_the_ue`).
@@ -22,13 +29,11 @@ if [ "${1:-}" != "--scan" ]; then
     mkdir -p "$logs"
     echo "leak-check: e2e tests (RUST_LOG=trace)"
     RUST_LOG=trace cargo test --locked --test e2e -- --nocapture >"$logs/e2e.log" 2>&1 || {
-        echo "leak-check: e2e tests failed (see $logs/e2e.log)" >&2
-        status=1
+        echo "leak-check: warning: e2e tests failed (see $logs/e2e.log); scanning their logs anyway" >&2
     }
-    echo "leak-check: reliability tests (trace log to $logs/reliability-trace.log)"
+    echo "leak-check: reliability tests (trace logs to $logs/reliability-trace-PID.log)"
     IKT_LEAK_LOG_DIR="$logs" cargo test --locked --test reliability -- --nocapture >"$logs/reliability.log" 2>&1 || {
-        echo "leak-check: reliability tests failed (see $logs/reliability.log)" >&2
-        status=1
+        echo "leak-check: warning: reliability tests failed (see $logs/reliability.log); scanning their logs anyway" >&2
     }
     echo "leak-check: ims-lab demo (RUST_LOG=trace)"
     RUST_LOG=trace cargo run --locked -q -p ikt-lab --bin ims-lab -- demo >"$logs/demo.log" 2>&1 || {

@@ -7,7 +7,7 @@
 //! lab's registrations are found again without trusting any component's own report.
 //!
 //! Logs come from a trace-level subscriber this binary installs for its whole run (file
-//! `target/leak-logs/reliability-trace.log`), from the lab chain driven here, and, when
+//! `target/leak-logs/reliability-trace-<pid>.log`), from the lab chain driven here, and, when
 //! `IKT_LEAK_DIR` is set (scripts/leak-check.sh), from every file in that directory.
 
 use std::collections::{BTreeSet, HashMap};
@@ -31,7 +31,8 @@ pub fn log_path() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/leak-logs"));
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join("reliability-trace.log")
+    // One file per process: nextest runs each test in its own process.
+    dir.join(format!("reliability-trace-{}.log", std::process::id()))
 }
 
 struct FileWriter(Arc<Mutex<std::fs::File>>);
@@ -222,13 +223,54 @@ pub fn scan(text: &str, place: &str, secrets: &[Secret]) -> Vec<Hit> {
             }
         }
     }
-    found
+    let mut hits: Vec<Hit> = found
         .into_iter()
         .map(|label| Hit {
             secret: label.to_owned(),
             place: place.to_owned(),
         })
-        .collect()
+        .collect();
+    // Keys nobody can recompute (another HSS, a test's own): any `ck`/`ik` param holding 32
+    // hex digits is a leak whatever its value.
+    let named = named_key_params(text);
+    if named > 0 {
+        hits.push(Hit {
+            secret: format!("{named} ck/ik params with 32 hex digits"),
+            place: place.to_owned(),
+        });
+    }
+    hits
+}
+
+/// Occurrences of `ck` or `ik` (a whole word, any case) followed by `=` or `:`, optional
+/// spaces and quotes, then exactly 32 hex digits.
+pub fn named_key_params(text: &str) -> usize {
+    let b = text.as_bytes();
+    let mut n = 0;
+    for i in 0..b.len().saturating_sub(2) {
+        let name = [b[i].to_ascii_lowercase(), b[i + 1].to_ascii_lowercase()];
+        if (name != *b"ck" && name != *b"ik")
+            || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'))
+        {
+            continue;
+        }
+        let mut j = i + 2;
+        while j < b.len() && b[j] == b' ' {
+            j += 1;
+        }
+        if j >= b.len() || !matches!(b[j], b'=' | b':') {
+            continue;
+        }
+        j += 1;
+        while j < b.len() && matches!(b[j], b' ' | b'"' | b'\\') {
+            j += 1;
+        }
+        let hex = b[j..].iter().take_while(|c| c.is_ascii_hexdigit()).count();
+        if hex == 32 {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Scans every file under `dir` (recursively): the RANDs of all files together define the
@@ -449,6 +491,22 @@ fn planted_leak_is_found() {
         let hits = scan(&planted, "planted", &secrets);
         assert!(!hits.is_empty(), "planted K/OP not found");
     }
+    // A key param nobody can recompute is still found; a longer or shorter hex is not a key.
+    assert_eq!(
+        named_key_params(&format!(
+            "x ck=\"{}\", IK = {}",
+            "ab".repeat(16),
+            "CD".repeat(16)
+        )),
+        2
+    );
+    assert_eq!(
+        named_key_params(&format!(
+            "cknonce=\"{0}\" ck={0}00 tick={0}",
+            "ab".repeat(16)
+        )),
+        0
+    );
     // Directory form: the nonce in one file, the leaked CK in another.
     let dir = std::env::temp_dir().join(format!("ikt-leak-selftest-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("sub")).unwrap();
