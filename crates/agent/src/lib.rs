@@ -12,12 +12,14 @@
 //! - [`secret`]: reading shared secrets from files, never from the TOML itself.
 //! - [`config`]: loading a TOML file into a typed struct with errors that name the field.
 //! - [`mode`]: the four key transport modes.
+//! - [`local_api`]: gRPC on a Unix socket for natively integrated proxies.
 //! - [`transaction`]: bounded, short-lived memory of REGISTER transactions.
 //! - [`wire`]: key bundles between the store's secret types and the protobuf the transports carry.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod config;
+pub mod local_api;
 pub mod mode;
 pub mod secret;
 pub mod signals;

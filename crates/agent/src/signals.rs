@@ -52,3 +52,56 @@ impl Signals {
 pub async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
 }
+
+/// Runs until SIGINT/SIGTERM, calling `reload` on every SIGHUP; a failed reload is logged and the
+/// running configuration stays.
+pub async fn until_shutdown<F, Fut, E>(signals: &Signals, mut reload: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut shutdown = signals.shutdown();
+    let mut hup = signals.reload();
+    loop {
+        tokio::select! {
+            _ = wait_shutdown(&mut shutdown) => return,
+            changed = hup.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                match reload().await {
+                    Ok(()) => {}
+                    Err(e) => tracing::error!("reload failed, keeping the running configuration: {e}"),
+                }
+            }
+        }
+    }
+}
+
+/// An agent binary's `main` after config checks: installs the rustls ring provider and the
+/// tracing subscriber, runs `f` on a multi-threaded runtime and turns its error into an exit code.
+pub fn run_main<F>(name: &str, f: F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = Result<(), String>>,
+{
+    crate::telemetry::init_tracing("info");
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(f) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("{name}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

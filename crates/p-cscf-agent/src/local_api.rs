@@ -3,7 +3,6 @@
 //!
 //! The socket file is created with mode 0600: whoever can read from it gets session keys.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,9 +10,7 @@ use std::sync::Arc;
 use futures_util::Stream;
 use ikt_proto::v1::key_store_server::{KeyStore, KeyStoreServer};
 use ikt_proto::{KeyBundle, TakeRequest, WatchRequest};
-use tokio::net::UnixListener;
 use tokio::sync::{broadcast, watch};
-use tokio_stream::wrappers::UnixListenerStream;
 use tonic::{Request, Response, Status};
 
 use crate::hub::KeyHub;
@@ -85,29 +82,12 @@ where
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
-/// Binds the socket (replacing a stale file) and serves until shutdown.
+/// Binds the socket (mode 0600, replacing a stale file) and serves until shutdown.
 pub async fn serve(
     path: PathBuf,
     hub: Arc<KeyHub>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    if path.exists() {
-        std::fs::remove_file(&path)?;
-    }
-    let listener = UnixListener::bind(&path)?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    let svc = KeyStoreServer::new(Service { hub });
-    tokio::spawn(async move {
-        let result = tonic::transport::Server::builder()
-            .add_service(svc)
-            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
-                let _ = shutdown.wait_for(|v| *v).await;
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "local API stopped");
-        }
-        let _ = std::fs::remove_file(&path);
-    });
-    Ok(())
+    let routes = tonic::service::Routes::new(KeyStoreServer::new(Service { hub }));
+    ikt_agent::local_api::serve_unix(path, routes, shutdown).await
 }

@@ -50,45 +50,20 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    ikt_agent::telemetry::init_tracing("info");
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("p-cscf-agent: runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(cli.config, cfg)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("p-cscf-agent: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    ikt_agent::signals::run_main("p-cscf-agent", async move {
+        run(cli.config, cfg).await.map_err(|e| format!("{e:#}"))
+    })
 }
 
 async fn run(path: PathBuf, cfg: config::Config) -> anyhow::Result<()> {
     let metrics = ikt_agent::telemetry::install_metrics()?;
     let signals = ikt_agent::signals::Signals::install()?;
     let agent = Agent::start(&cfg, Some(metrics)).await?;
-    let mut shutdown = signals.shutdown();
-    let mut reload = signals.reload();
-    loop {
-        tokio::select! {
-            _ = ikt_agent::signals::wait_shutdown(&mut shutdown) => break,
-            changed = reload.changed() => {
-                if changed.is_err() { break; }
-                if let Err(e) = agent.reload(&path).await {
-                    tracing::error!("reload failed, keeping the running configuration: {e:#}");
-                }
-            }
-        }
-    }
+    ikt_agent::signals::until_shutdown(&signals, || async {
+        agent.reload(&path).await.map_err(|e| format!("{e:#}"))
+    })
+    .await;
     tracing::info!("shutting down");
     agent.shutdown().await;
     Ok(())

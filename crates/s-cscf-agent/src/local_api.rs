@@ -5,16 +5,13 @@
 //! there is one) on its out-of-band transport; the answer is that peer's ack. The socket file is
 //! created with mode 0600: whoever can write to it can inject keys.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use ikt_proto::v1::key_publisher_server::{KeyPublisher, KeyPublisherServer};
 use ikt_proto::{DeliveryAck, KeyBundle};
 use ikt_transport::KeySender;
-use tokio::net::UnixListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::UnixListenerStream;
 use tonic::{Request, Response, Status};
 
 use crate::hook::ScscfHook;
@@ -72,29 +69,12 @@ impl KeyPublisher for Publisher {
     }
 }
 
-/// Binds the socket (replacing a stale file) and serves until shutdown.
+/// Binds the socket (mode 0600, replacing a stale file) and serves until shutdown.
 pub async fn serve(
     path: PathBuf,
     hook: Arc<ScscfHook>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    if path.exists() {
-        std::fs::remove_file(&path)?;
-    }
-    let listener = UnixListener::bind(&path)?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    let svc = KeyPublisherServer::new(Publisher { hook });
-    tokio::spawn(async move {
-        let result = tonic::transport::Server::builder()
-            .add_service(svc)
-            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
-                let _ = shutdown.wait_for(|v| *v).await;
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "local API stopped");
-        }
-        let _ = std::fs::remove_file(&path);
-    });
-    Ok(())
+    let routes = tonic::service::Routes::new(KeyPublisherServer::new(Publisher { hook }));
+    ikt_agent::local_api::serve_unix(path, routes, shutdown).await
 }
