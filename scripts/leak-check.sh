@@ -35,8 +35,10 @@ if [ "${1:-}" != "--scan" ]; then
     IKT_LEAK_LOG_DIR="$logs" cargo test --locked --test reliability -- --nocapture >"$logs/reliability.log" 2>&1 || {
         echo "leak-check: warning: reliability tests failed (see $logs/reliability.log); scanning their logs anyway" >&2
     }
-    echo "leak-check: ims-lab demo (RUST_LOG=trace)"
-    RUST_LOG=trace cargo run --locked -q -p ikt-lab --bin ims-lab -- demo >"$logs/demo.log" 2>&1 || {
+    echo "leak-check: ims-lab demo, every mode with both agents (RUST_LOG=trace)"
+    # The demo runs the agents as processes next to ims-lab: build every binary first.
+    cargo build --locked -q --workspace --bins
+    RUST_LOG=trace target/debug/ims-lab demo --mode all --agent-log trace >"$logs/demo.log" 2>&1 || {
         echo "leak-check: ims-lab demo failed (see $logs/demo.log)" >&2
         status=1
     }

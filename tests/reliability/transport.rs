@@ -253,6 +253,33 @@ async fn oversized_bundle(duo: &Duo, mode: Mode) {
     );
     assert!(!delivered, "{mode}: oversized bundle stored");
     assert_eq!(duo.p().hub.stats().inserted, stored_before, "{mode}");
+    // Well-formed but unusable: ck of 3 bytes, empty nonce.
+    for (what, mut b) in [
+        (
+            "bundle with a 3-byte ck",
+            wire_bundle(&nonce(556), "short-ck", &key_hex(556, 1), &key_hex(556, 2)),
+        ),
+        (
+            "bundle with an empty nonce",
+            wire_bundle("", "no-nonce", &key_hex(557, 1), &key_hex(557, 2)),
+        ),
+    ] {
+        if what.contains("ck") {
+            b.ck = vec![1, 2, 3];
+        }
+        let res = match inj.send(b) {
+            Ok(h) => tokio::time::timeout(WAIT, h).await.ok(),
+            Err(e) => Some(Err(e)),
+        };
+        let delivered = matches!(&res, Some(Ok(a)) if a.is_delivered());
+        record::row(
+            "hostile",
+            &format!("{mode}: {what} from an authorised peer"),
+            &format!("delivered: {delivered}"),
+        );
+        assert!(!delivered, "{mode}: {what} stored");
+    }
+    assert_eq!(duo.p().hub.stats().inserted, stored_before, "{mode}");
     inj.close();
     duo.assert_serves("after an oversized bundle").await;
 }
