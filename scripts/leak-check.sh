@@ -27,6 +27,8 @@ status=0
 if [ "${1:-}" != "--scan" ]; then
     rm -rf "$logs"
     mkdir -p "$logs"
+    # The demo and the process-kill tests run the agent binaries: build every binary first.
+    cargo build --locked -q --workspace --bins
     echo "leak-check: e2e tests (RUST_LOG=trace)"
     RUST_LOG=trace cargo test --locked --test e2e -- --nocapture >"$logs/e2e.log" 2>&1 || {
         echo "leak-check: warning: e2e tests failed (see $logs/e2e.log); scanning their logs anyway" >&2
@@ -36,8 +38,6 @@ if [ "${1:-}" != "--scan" ]; then
         echo "leak-check: warning: reliability tests failed (see $logs/reliability.log); scanning their logs anyway" >&2
     }
     echo "leak-check: ims-lab demo, every mode with both agents (RUST_LOG=trace)"
-    # The demo runs the agents as processes next to ims-lab: build every binary first.
-    cargo build --locked -q --workspace --bins
     RUST_LOG=trace target/debug/ims-lab demo --mode all --agent-log trace >"$logs/demo.log" 2>&1 || {
         echo "leak-check: ims-lab demo failed (see $logs/demo.log)" >&2
         status=1

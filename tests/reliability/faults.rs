@@ -28,8 +28,11 @@ fn keys_of(call_id: &str) -> (String, String) {
 
 /// Answers every REGISTER reaching the fake core with a 401 carrying [`keys_of`] its Call-ID.
 fn auto_core(duo: &Duo) -> tokio::task::JoinHandle<()> {
-    let core = duo.core.clone();
-    let s_sip = duo.s_sip;
+    auto_core_at(duo.core.clone(), duo.s_sip)
+}
+
+/// [`auto_core`] for a core endpoint whose s-cscf-agent listens at `s_sip`.
+pub fn auto_core_at(core: Arc<Endpoint>, s_sip: SocketAddr) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let (req, _) = core.recv_forever().await;
@@ -49,16 +52,20 @@ fn auto_core(duo: &Duo) -> tokio::task::JoinHandle<()> {
 
 /// Tallies of a load run.
 #[derive(Debug, Default)]
-struct Tally {
-    served: AtomicU64,
-    fail_closed: AtomicU64,
-    unanswered: AtomicU64,
+pub struct Tally {
+    /// 401s with exactly their keys.
+    pub served: AtomicU64,
+    /// 503s.
+    pub fail_closed: AtomicU64,
+    /// No answer (an agent was down).
+    pub unanswered: AtomicU64,
     /// Keyless 401s, wrong keys, or other statuses: must stay 0.
-    violations: AtomicU64,
+    pub violations: AtomicU64,
 }
 
 impl Tally {
-    fn line(&self) -> String {
+    /// One line for the report.
+    pub fn line(&self) -> String {
         format!(
             "served {}, 503 {}, unanswered (agent down) {}, violations {}",
             self.served.load(Ordering::Relaxed),
@@ -70,7 +77,7 @@ impl Tally {
 }
 
 /// One transaction from `edge` toward the p-cscf-agent at `p_sip`; classified into `t`.
-async fn transaction(edge: &Endpoint, p_sip: SocketAddr, call_id: &str, t: &Tally) {
+pub async fn transaction(edge: &Endpoint, p_sip: SocketAddr, call_id: &str, t: &Tally) {
     edge.send(p_sip, &register(edge.addr, "loaduser", call_id, 1))
         .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
@@ -105,9 +112,20 @@ fn load(
     t: Arc<Tally>,
     tag: &'static str,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    load_at(duo.p_sip, clients, stop, t, tag)
+}
+
+/// [`load`] toward the p-cscf-agent at `p_sip`.
+pub fn load_at(
+    p_sip: SocketAddr,
+    clients: usize,
+    stop: Arc<AtomicBool>,
+    t: Arc<Tally>,
+    tag: &'static str,
+) -> Vec<tokio::task::JoinHandle<()>> {
     (0..clients)
         .map(|c| {
-            let (stop, t, p_sip) = (stop.clone(), t.clone(), duo.p_sip);
+            let (stop, t) = (stop.clone(), t.clone());
             tokio::spawn(async move {
                 let edge = Endpoint::bind().await;
                 let mut i = 0u64;

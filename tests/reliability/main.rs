@@ -9,6 +9,7 @@
 //! - `challenges`, `tokens`, `hostile_sip`, `transport`: hostile input.
 //! - `floods`: the held-401 queue and the key store under floods.
 //! - `faults`: link cuts, restarts under load, slow peer, retransmissions, key timing, skew.
+//! - `kill`: each agent as a process, SIGKILLed under load and restarted.
 //! - `leaks`: the key-leak scan (with a self-test that plants a leak).
 //! - `seeds`: the committed fuzz seeds are current.
 //! - `regressions`: bugs found by fuzzing, as plain tests.
@@ -18,6 +19,7 @@ mod challenges;
 mod faults;
 mod floods;
 mod hostile_sip;
+mod kill;
 mod leaks;
 mod netproxy;
 mod record;
