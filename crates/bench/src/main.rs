@@ -138,7 +138,7 @@ fn run_opts(a: &RunArgs) -> anyhow::Result<run::Options> {
         rounds: a.rounds.unwrap_or(if q { 2 } else { 5 }),
         segment: Duration::from_secs_f64(a.seconds.unwrap_or(if q { 1.0 } else { 3.0 })),
         rate: a.rate.unwrap_or(if q { 200.0 } else { 400.0 }),
-        window: a.window.unwrap_or(if q { 32 } else { 64 }),
+        window: a.window.unwrap_or(32),
         subscribers: a.subscribers.unwrap_or(if q { 128 } else { 1024 }),
         hold: a.hold.unwrap_or(if q { 1000 } else { 20_000 }),
         bin_dir: bin_dir(&a.common)?,

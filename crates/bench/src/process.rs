@@ -116,6 +116,24 @@ pub fn machine_jiffies() -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
+/// Receive-buffer drops of the loopback UDP sockets bound to `port`, from `/proc/net/udp`
+/// (the last column); summed over sockets on that port.
+pub fn udp_drops(port: u16) -> u64 {
+    let Ok(text) = std::fs::read_to_string("/proc/net/udp") else {
+        return 0;
+    };
+    let want = format!(":{port:04X}");
+    text.lines()
+        .skip(1)
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|a| a.ends_with(&want))
+        })
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// Clock ticks per second of `/proc/stat` (USER_HZ; 100 on Linux).
 pub const USER_HZ: u64 = 100;
 

@@ -264,6 +264,14 @@ pub fn markdown(r: &Results, svg_name: &str) -> String {
     }
     let _ = writeln!(
         s,
+        "\nTime-outs are registrations that got no final answer within 3 s (nothing is retransmitted). \
+         UDP receive-buffer drops over the whole run (from `/proc/net/udp`), per socket:\n"
+    );
+    for x in &r.modes {
+        let _ = writeln!(s, "- {}: {}", mode_of(x), x.udp_drops.join(", "));
+    }
+    let _ = writeln!(
+        s,
         "\n![401-path latency and CPU per registration]({svg_name})\n"
     );
     let _ = writeln!(s, "### CPU µs per registration, per process\n");

@@ -176,6 +176,10 @@ pub struct ModeResult {
     pub memory: Option<Memory>,
     /// Bundle accounting (agent modes).
     pub bundles: Option<Bundles>,
+    /// UDP receive-buffer drops per socket over the whole run (`element:count`), to tell where
+    /// time-outs come from.
+    #[serde(default)]
+    pub udp_drops: Vec<String>,
 }
 
 /// One hop under SIPp load.

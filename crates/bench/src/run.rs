@@ -351,7 +351,22 @@ pub fn run(opts: &Options) -> Result<Results> {
                 delivery_mean_us: mean(&s, "ikt_delivery_seconds"),
             }
         });
+        let mut udp_drops = vec![
+            ("p-cscf", c.ports.pcscf),
+            ("i-cscf", c.ports.icscf),
+            ("s-cscf", c.ports.scscf),
+        ];
+        if c.mode.has_agents() {
+            udp_drops.push(("p-agent", c.ports.p_sip));
+            udp_drops.push(("s-agent", c.ports.s_sip));
+        }
+        udp_drops.push(("ue", ue.local_addr().port()));
+        let udp_drops = udp_drops
+            .into_iter()
+            .map(|(n, p)| format!("{n}:{}", process::udp_drops(p)))
+            .collect();
         results.modes.push(ModeResult {
+            udp_drops,
             mode: Some(c.mode),
             at_rate: phase(&a.rate, &a.cpu_rate),
             saturation: phase(&a.sat, &a.cpu_sat),
