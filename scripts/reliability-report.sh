@@ -106,23 +106,26 @@ mkdir -p docs
     echo "| scan | keys found |"
     echo "|---|---|"
     rows leak
+    rows leakinfo
     rows selftest
     echo
     echo "## How it runs, and its limits"
     echo
-    echo "- Agents run in-process between a fake P-CSCF and a fake S-CSCF (tests/reliability/support.rs)"
-    echo "  whose 401s the tests write byte by byte; a recording relay hop sits between the agents;"
-    echo "  a TCP/UDP proxy on the out-of-band link cuts, restores and delays it (constant latency)."
-    echo "  \\`kill\\` runs both agents as processes and SIGKILLs them under load; the lab chain"
-    echo "  (HSS, S-/I-/P-CSCF, UEs) is used for the key-leak scan."
-    echo "- Link cuts are simulated at the proxy (connections closed, datagrams dropped), not with network"
-    echo "  namespaces; for QUIC a short cut is absorbed by QUIC itself (the connection stays up)."
-    echo "- Components log nonce prefixes only, so in collected log files CK/IK/RES can be recomputed only"
-    echo "  for RANDs the files mention; the full per-registration check (nonces captured toward the UE)"
-    echo "  runs in-process; any \\`ck\\`/\\`ik\\` param holding 32 hex digits counts as a leak whatever its value."
-    echo "  Base64 of a key inside a longer base64 blob at a non-aligned offset is not searched."
-    echo "- \\`ims-lab demo --mode all\\` agent processes log into their own scratch directories, which the demo"
-    echo "  removes; their trace output is not collected (the in-process runs cover the same code at trace)."
+    cat <<'LIMITS'
+- Agents run in-process between a fake P-CSCF and a fake S-CSCF (tests/reliability/support.rs)
+  whose 401s the tests write byte by byte; a recording relay hop sits between the agents; a
+  TCP/UDP proxy on the out-of-band link cuts, restores and delays it (constant latency).
+  `kill` runs both agents as processes and SIGKILLs them under load; the lab chain (HSS,
+  S-/I-/P-CSCF, UEs) is used for the key-leak scan.
+- Link cuts are simulated at the proxy (connections closed, datagrams dropped), not with network
+  namespaces; for QUIC a short cut is absorbed by QUIC itself (the connection stays up).
+- Components log nonce prefixes only, so in collected log files CK/IK/RES can be recomputed only
+  for RANDs the files mention; the full per-registration check (nonces captured toward the UE)
+  runs in-process; any `ck`/`ik` param holding 32 hex digits counts as a leak whatever its value.
+  Base64 of a key inside a longer base64 blob at a non-aligned offset is not searched.
+- `ims-lab demo --mode all` agent processes log into their own scratch directories, which the
+  demo removes; their trace output is not collected (the in-process runs cover the same code).
+LIMITS
 } >"$out"
 echo "wrote $out (lost $lost, leaked $leaked)"
 [ "$lost" = 0 ] && [ "$leaked" = 0 ]
