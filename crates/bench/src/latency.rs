@@ -2,16 +2,24 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Reads an `f64` that JSON may hold as `null` (serde_json writes NaN as `null`) back as NaN.
+pub fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// p50/p99/p99.9 and the sample count.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Samples.
     pub n: usize,
     /// Median, µs.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub p50: f64,
     /// 99th percentile, µs.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub p99: f64,
     /// 99.9th percentile, µs.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub p999: f64,
 }
 
@@ -46,5 +54,18 @@ mod tests {
         assert_eq!((s.n, s.p50, s.p99, s.p999), (1000, 500.0, 990.0, 999.0));
         assert!(quantile(&[], 0.5).is_nan());
         assert_eq!(quantile(&[7], 0.999), 7.0);
+    }
+
+    #[test]
+    fn nan_survives_json() {
+        let s = Summary {
+            n: 0,
+            p50: f64::NAN,
+            p99: 1.0,
+            p999: 2.0,
+        };
+        let back: Summary = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert!(back.p50.is_nan());
+        assert_eq!((back.p99, back.p999), (1.0, 2.0));
     }
 }

@@ -73,9 +73,9 @@ struct RunArgs {
     /// Skip the anchor comparison.
     #[arg(long)]
     no_anchor: bool,
-    /// SIPp rate of the anchor, registrations/s.
+    /// SIPp rates of the anchor, registrations/s, comma-separated (default 500,2000; quick 500).
     #[arg(long)]
-    anchor_rate: Option<f64>,
+    anchor_rates: Option<String>,
     /// Print progress.
     #[arg(long, short)]
     verbose: bool,
@@ -148,10 +148,29 @@ fn run_opts(a: &RunArgs) -> anyhow::Result<run::Options> {
     })
 }
 
-fn anchor_opts(a: &RunArgs) -> anyhow::Result<anchor::Options> {
+fn anchor_rates(a: &RunArgs) -> anyhow::Result<Vec<f64>> {
+    let text = a.anchor_rates.clone().unwrap_or_else(|| {
+        if a.quick {
+            "500".into()
+        } else {
+            "500,2000".into()
+        }
+    });
+    text.split(',')
+        .map(|r| {
+            r.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| *v > 0.0)
+                .with_context(|| format!("bad anchor rate {r:?}"))
+        })
+        .collect()
+}
+
+fn anchor_opts(a: &RunArgs, rate: f64) -> anyhow::Result<anchor::Options> {
     let q = a.quick;
     Ok(anchor::Options {
-        rate: a.anchor_rate.unwrap_or(if q { 500.0 } else { 2000.0 }),
+        rate,
         segment: Duration::from_secs(if q { 2 } else { 5 }),
         rounds: if q { 1 } else { 3 },
         probes: if q { 100 } else { 500 },
@@ -176,9 +195,11 @@ fn main_inner(cli: Cli) -> anyhow::Result<()> {
             results.date = now_utc();
             results.command = command_line();
             if !a.no_anchor {
-                match anchor::run(&anchor_opts(&a)?) {
-                    Ok(r) => results.anchor = Some(r),
-                    Err(e) => eprintln!("ikt-load: anchor comparison failed: {e}"),
+                for rate in anchor_rates(&a)? {
+                    match anchor::run(&anchor_opts(&a, rate)?) {
+                        Ok(r) => results.anchors.push(r),
+                        Err(e) => eprintln!("ikt-load: anchor comparison failed: {e}"),
+                    }
                 }
                 if !a.keep {
                     let _ = std::fs::remove_dir_all(scratch());
@@ -188,7 +209,10 @@ fn main_inner(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Anchor(a) => {
             let mut results = report::load(&a.common.out.join("latest.json")).unwrap_or_default();
-            results.anchor = Some(anchor::run(&anchor_opts(&a)?)?);
+            results.anchors.clear();
+            for rate in anchor_rates(&a)? {
+                results.anchors.push(anchor::run(&anchor_opts(&a, rate)?)?);
+            }
             let _ = std::fs::remove_dir_all(scratch());
             finish(results, &a.common)
         }

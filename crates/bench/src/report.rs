@@ -95,16 +95,17 @@ pub struct Target {
 /// The issue's targets against this run.
 pub fn targets(r: &Results) -> Vec<Target> {
     let mut t = Vec::new();
-    let hop = |n: &str| {
-        r.anchor
-            .as_ref()
-            .and_then(|a| a.hops.iter().find(|h| h.hop == n))
-    };
-    match (hop("sip-relay"), hop("kamailio")) {
-        (Some(s), Some(k)) if k.cpu_us_per_reg > 0.0 => {
+    for a in &r.anchors {
+        let hop = |n: &str| a.hops.iter().find(|h| h.hop == n);
+        if let (Some(s), Some(k)) = (hop("sip-relay"), hop("kamailio"))
+            && k.cpu_us_per_reg > 0.0
+        {
             let ratio = s.cpu_us_per_reg / k.cpu_us_per_reg;
             t.push(Target {
-                goal: "relay hop CPU per registration ≤ Kamailio's (ratio ≤ 1.0)".into(),
+                goal: format!(
+                    "relay hop CPU per registration ≤ Kamailio's (ratio ≤ 1.0), {:.0} registrations/s",
+                    a.rate
+                ),
                 measured: format!(
                     "{:.1} µs vs {:.1} µs: ratio {ratio:.2}",
                     s.cpu_us_per_reg, k.cpu_us_per_reg
@@ -112,11 +113,13 @@ pub fn targets(r: &Results) -> Vec<Target> {
                 met: Some(ratio <= 1.0),
             });
         }
-        _ => t.push(Target {
+    }
+    if r.anchors.is_empty() {
+        t.push(Target {
             goal: "relay hop CPU per registration ≤ Kamailio's".into(),
             measured: "anchor not run".into(),
             met: None,
-        }),
+        });
     }
     let plain = find(r, Mode::Plain).map(|p| p.at_rate.lat_401);
     for m in [Mode::Grpc, Mode::Quic] {
@@ -185,8 +188,10 @@ pub fn targets(r: &Results) -> Vec<Target> {
         .sum();
     t.push(Target {
         goal: "0 bundles lost at saturation".into(),
-        measured: format!("{lost:.0} lost; {failures} failed registrations"),
-        met: Some(lost == 0.0 && failures == 0),
+        measured: format!(
+            "{lost:.0} lost (sent = received, no fail-closed); {failures} failed registrations, see the failures column"
+        ),
+        met: Some(lost == 0.0),
     });
     t
 }
@@ -383,8 +388,12 @@ pub fn markdown(r: &Results, svg_name: &str) -> String {
             mode_of(x)
         );
     }
-    if let Some(a) = &r.anchor {
-        let _ = writeln!(s, "\n## Anchor: one relay hop versus Kamailio\n");
+    for a in &r.anchors {
+        let _ = writeln!(
+            s,
+            "\n## Anchor: one relay hop versus Kamailio at {:.0} registrations/s\n",
+            a.rate
+        );
         let _ = writeln!(
             s,
             "SIPp UAC → hop → SIPp UAS (docs/benchmarks/sipp-anchor-*.xml), REGISTER → 401 → REGISTER → 200 at {:.0} \
@@ -464,6 +473,12 @@ pub fn markdown(r: &Results, svg_name: &str) -> String {
         };
         let _ = writeln!(s, "| {} | {} | {met} |", t.goal, t.measured);
     }
+    let _ = writeln!(
+        s,
+        "\nProfiles behind the missed targets (callgrind, strace, massif): [profiles.md](profiles.md).\n\n\
+         Anchor alone: `target/release/ikt-load anchor`; smaller run: `target/release/ikt-load run --quick`; \
+         re-render after new micro-benchmarks: `target/release/ikt-load report`."
+    );
     s
 }
 

@@ -18,8 +18,9 @@ pub struct Results {
     pub settings: Settings,
     /// Per mode, in round order.
     pub modes: Vec<ModeResult>,
-    /// The relay-vs-Kamailio anchor, if run.
-    pub anchor: Option<AnchorResult>,
+    /// The relay-vs-Kamailio anchor, one per offered rate.
+    #[serde(default)]
+    pub anchors: Vec<AnchorResult>,
     /// How busy the machine was with other work.
     pub noise: Noise,
     /// Micro-benchmark figures (filled in by `report`).
@@ -50,8 +51,10 @@ pub struct Settings {
     /// Rounds over all modes.
     pub rounds: usize,
     /// Seconds per segment.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub segment_s: f64,
     /// Open-loop rate of the target-rate segments, registrations/s.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub rate: f64,
     /// Registrations in flight in the saturation segments.
     pub window: usize,
@@ -65,8 +68,10 @@ pub struct Settings {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Noise {
     /// Share of all CPUs busy with processes other than ours during the segments (0..1).
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub foreign_cpu_share: f64,
     /// Same, the busiest segment.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub foreign_cpu_share_max: f64,
 }
 
@@ -76,6 +81,7 @@ pub struct ProcCpu {
     /// `lab`, `p-agent`, `s-agent`, `ikt-load`.
     pub process: String,
     /// µs of CPU per completed registration.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub us_per_reg: f64,
 }
 
@@ -87,6 +93,7 @@ pub struct PhaseResult {
     /// Completed per second within the segments, per round.
     pub rate_per_round: Vec<f64>,
     /// Median of `rate_per_round`.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub rate: f64,
     /// REGISTER → 401 at the UE, µs.
     pub lat_401: Summary,
@@ -115,14 +122,19 @@ pub struct PhaseResult {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Bytes {
     /// SIP between I-CSCF and the next hop, IP bytes per registration.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub sip_ip: f64,
     /// Same, UDP payload only.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub sip_payload: f64,
     /// Out-of-band channel, IP bytes per registration (both directions, acks included).
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub oob_ip: f64,
     /// Same, TCP/UDP payload (TCP: IP bytes minus 52 per segment).
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub oob_payload: f64,
     /// Out-of-band packets per registration.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub oob_packets: f64,
 }
 
@@ -132,10 +144,12 @@ pub struct Memory {
     /// 401s held open (not answered).
     pub held: u64,
     /// Growth of `ikt_store_entries`.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub entries: f64,
     /// Growth of the p-cscf-agent's RssAnon, bytes.
     pub rss_growth: i64,
     /// `rss_growth / entries`.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub bytes_per_bundle: f64,
 }
 
@@ -143,21 +157,28 @@ pub struct Memory {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Bundles {
     /// `ikt_bundles_sent_total` of the s-cscf-agent.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub sent: f64,
     /// `ikt_bundles_received_total` of the p-cscf-agent.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub received: f64,
     /// `ikt_failclosed_total` of both agents.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub failclosed: f64,
     /// sent − received, plus fail-closed.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub lost: f64,
     /// p-cscf-agent: mean time a 401 waited for its keys (`ikt_key_wait_seconds`), µs.
     #[serde(default)]
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub key_wait_mean_us: f64,
     /// p-cscf-agent: share of 401s that waited more than 50 µs for their keys.
     #[serde(default)]
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub key_wait_parked_share: f64,
     /// s-cscf-agent: mean send → ack time of a bundle (`ikt_delivery_seconds`), µs.
     #[serde(default)]
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub delivery_mean_us: f64,
 }
 
@@ -196,14 +217,18 @@ pub struct HopResult {
     /// CPU µs per registration of the hop (all its processes), per round.
     pub cpu_us_per_round: Vec<f64>,
     /// Median of `cpu_us_per_round`.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub cpu_us_per_reg: f64,
     /// Share of the hop's CPU time spent in user space (rest: kernel), all rounds.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub user_share: f64,
     /// 401 path through the hop, µs (probe).
     pub lat_401: Summary,
     /// Added to the 401 path versus the UAS directly: p50, µs.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub added_p50_us: f64,
     /// Added p99, µs.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub added_p99_us: f64,
 }
 
@@ -211,8 +236,10 @@ pub struct HopResult {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AnchorResult {
     /// Offered SIPp rate, registrations/s.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub rate: f64,
     /// Seconds per round per hop.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub segment_s: f64,
     /// The probe straight to the UAS, µs.
     pub direct_401: Summary,
@@ -230,6 +257,7 @@ pub struct MicroResult {
     /// Benchmark name.
     pub name: String,
     /// Mean time per iteration, ns.
+    #[serde(deserialize_with = "crate::latency::f64_or_nan")]
     pub mean_ns: f64,
     /// Elements per iteration when the bench declares a throughput.
     pub elements: Option<u64>,
