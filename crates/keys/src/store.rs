@@ -472,6 +472,16 @@ impl<W> KeyStore<W> {
         n
     }
 
+    /// Removes (and wipes) every bundle of this public identity, e.g. when a reg-event NOTIFY
+    /// reports its registration terminated (it names the AOR, not the IMPI); returns how many.
+    pub fn purge_impu(&mut self, impu: &str) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|s| s.0.part(IMPU) != impu);
+        let n = before - self.entries.len();
+        self.stats.purged += n as u64;
+        n
+    }
+
     /// Asks to be woken when the bundle for `nonce` arrives, or at `deadline_ms`. If it is
     /// already stored (and matches `call_id`), answers [`Wait::Ready`] at once instead.
     /// When too many waiters are parked, returns [`Error::WaitersFull`] and drops `token`; a nonce

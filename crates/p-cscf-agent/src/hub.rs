@@ -4,15 +4,11 @@
 //! The store itself ([`ikt_keys::KeyStore`]) does no I/O and no clocks; the hub adds the lock,
 //! the wall clock, the wake-ups of parked 401s and the metrics.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use ikt_agent::telemetry::{self as t, now_ms};
 use ikt_keys::{InsertOutcome, KeyBundle, KeyStore, StoreConfig, Wait, WaiterId};
 use tokio::sync::{broadcast, oneshot};
-
-/// Most IMPU → IMPI mappings remembered for purging on a reg-event `terminated`.
-const MAX_IMPU_INDEX: usize = 100_000;
 
 /// What [`KeyHub::wait`] answers.
 pub enum Waiting {
@@ -27,7 +23,6 @@ pub enum Waiting {
 /// Shared key store with waiters and watchers.
 pub struct KeyHub {
     store: Mutex<KeyStore<oneshot::Sender<()>>>,
-    impi_by_impu: Mutex<HashMap<String, String>>,
     watchers: broadcast::Sender<KeyBundle>,
 }
 
@@ -36,7 +31,6 @@ impl KeyHub {
     pub fn new(config: StoreConfig) -> Self {
         Self {
             store: Mutex::new(KeyStore::new(config)),
-            impi_by_impu: Mutex::new(HashMap::new()),
             watchers: broadcast::channel(1024).0,
         }
     }
@@ -47,8 +41,6 @@ impl KeyHub {
 
     /// Offers a bundle; wakes the 401s parked on its nonce.
     pub fn insert(&self, bundle: KeyBundle) -> Result<InsertOutcome, ikt_keys::Error> {
-        let impu = bundle.impu.clone();
-        let impi = bundle.impi.clone();
         let watched = (self.watchers.receiver_count() > 0).then(|| bundle.clone());
         let (inserted, entries) = {
             let mut s = self.store();
@@ -60,17 +52,8 @@ impl KeyHub {
         for w in inserted.woken {
             let _ = w.send(());
         }
-        if inserted.outcome == InsertOutcome::Stored {
-            if !impu.is_empty() && !impi.is_empty() {
-                let mut idx = self.impi_by_impu.lock().unwrap_or_else(|e| e.into_inner());
-                if idx.len() >= MAX_IMPU_INDEX && !idx.contains_key(&impu) {
-                    idx.clear();
-                }
-                idx.insert(impu, impi);
-            }
-            if let Some(b) = watched {
-                let _ = self.watchers.send(b);
-            }
+        if let (InsertOutcome::Stored, Some(b)) = (inserted.outcome, watched) {
+            let _ = self.watchers.send(b);
         }
         Ok(inserted.outcome)
     }
@@ -114,14 +97,12 @@ impl KeyHub {
         n
     }
 
-    /// Wipes every bundle of the private identity last seen with this public identity.
+    /// Wipes every bundle of this public identity (a reg-event NOTIFY names the AOR).
     pub fn purge_impu(&self, impu: &str) -> usize {
-        let impi = self
-            .impi_by_impu
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(impu);
-        impi.map_or(0, |i| self.purge_impi(&i))
+        let mut s = self.store();
+        let n = s.purge_impu(impu);
+        metrics::gauge!(t::STORE_ENTRIES).set(s.len() as f64);
+        n
     }
 
     /// Drops expired bundles (called periodically so memory follows the TTL without traffic).

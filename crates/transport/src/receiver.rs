@@ -60,11 +60,15 @@ pub struct Delivery {
 }
 
 pub(crate) type AckItem = (DeliveryAck, OwnedSemaphorePermit);
-type DedupKey = (String, String, u64);
+/// 128-bit keyed hash of (peer, nonce, seq). Storing the hash rather than the strings keeps a
+/// remembered delivery at a few dozen bytes (memory per pending bundle is a target); with two
+/// independent random keys a false "duplicate" between different bundles is out of reach.
+type DedupKey = [u64; 2];
 
 /// Sends the caller's verdict on one bundle back to the sender.
 pub struct Responder {
     seq: u64,
+    peer: String,
     key: Option<DedupKey>,
     acks: mpsc::Sender<AckItem>,
     permit: Option<OwnedSemaphorePermit>,
@@ -110,7 +114,7 @@ impl Responder {
             return;
         };
         let key = self.key.take();
-        let peer = key.as_ref().map(|k| k.0.clone()).unwrap_or_default();
+        let peer = std::mem::take(&mut self.peer);
         let delivered = matches!(status, Status::Stored | Status::Duplicate);
         if let Some(k) = key.filter(|_| delivered) {
             self.shared.dedup_insert(k);
@@ -159,6 +163,7 @@ pub(crate) struct RecvShared {
     pub(crate) tls: TlsHandle,
     app: mpsc::Sender<Delivery>,
     dedup: Mutex<Dedup>,
+    dedup_hashers: [std::collections::hash_map::RandomState; 2],
     health: Mutex<HashMap<String, (PeerHealth, usize)>>,
     pub(crate) shutdown: watch::Sender<bool>,
     pub(crate) connections: Arc<Semaphore>,
@@ -180,6 +185,7 @@ impl RecvShared {
                 cap,
                 ..Dedup::default()
             }),
+            dedup_hashers: Default::default(),
             health: Mutex::new(HashMap::new()),
             shutdown: watch::channel(false).0,
             connections: Arc::new(Semaphore::new(conns)),
@@ -200,7 +206,7 @@ impl RecvShared {
             .dedup
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if d.set.insert(k.clone()) {
+        if d.set.insert(k) {
             d.order.push_back(k);
             while d.order.len() > d.cap {
                 if let Some(old) = d.order.pop_front() {
@@ -310,7 +316,14 @@ impl RecvShared {
             let _ = acks.try_send((ack, permit));
             return Ok(());
         }
-        let key: DedupKey = (peer.to_owned(), bundle.nonce.clone(), seq);
+        let key: DedupKey = {
+            use std::hash::BuildHasher;
+            let item = (peer, bundle.nonce.as_str(), seq);
+            [
+                self.dedup_hashers[0].hash_one(item),
+                self.dedup_hashers[1].hash_one(item),
+            ]
+        };
         if self.dedup_contains(&key) {
             self.health_update(peer, |h| h.duplicates += 1);
             tracing::debug!(peer, seq, "resent bundle answered as duplicate");
@@ -325,6 +338,7 @@ impl RecvShared {
         self.health_update(peer, |h| h.in_flight += 1);
         let responder = Responder {
             seq,
+            peer: peer.to_owned(),
             key: Some(key),
             acks: acks.clone(),
             permit: Some(permit),

@@ -123,6 +123,20 @@ fn purge_by_impi() {
 }
 
 #[test]
+fn purge_by_impu() {
+    let mut s = store(10);
+    let mut bob = bundle("b", 2);
+    bob.impu = "sip:bob@ims".into();
+    let alice_impu = bundle("x", 1).impu;
+    s.insert(bundle("a1", 1), 0).unwrap();
+    s.insert(bob, 0).unwrap();
+    assert_eq!(s.purge_impu(&alice_impu), 1);
+    assert_eq!(s.purge_impu("sip:nobody@ims"), 0);
+    assert!(s.contains("b", 1) && !s.contains("a1", 1));
+    assert_eq!(s.stats().purged, 1);
+}
+
+#[test]
 fn waiter_woken_at_arrival() {
     let mut s = store(10);
     let w1 = s.register_waiter("n", None, 200, 1, 0).unwrap();
