@@ -28,7 +28,7 @@ if [ "${1:-}" != "--scan" ]; then
     rm -rf "$logs"
     mkdir -p "$logs"
     # The demo and the process-kill tests run the agent binaries: build every binary first.
-    cargo build --locked -q --workspace --bins
+    cargo build --locked -q -p ikt-lab -p s-cscf-agent -p p-cscf-agent --bins
     echo "leak-check: e2e tests (RUST_LOG=trace)"
     RUST_LOG=trace cargo test --locked --test e2e -- --nocapture >"$logs/e2e.log" 2>&1 || {
         echo "leak-check: warning: e2e tests failed (see $logs/e2e.log); scanning their logs anyway" >&2

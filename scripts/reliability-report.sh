@@ -20,7 +20,7 @@ if [ "${1:-}" = "--run" ]; then
     rm -f "$results"
     mkdir -p "$(dirname "$testlog")"
     # tests/reliability/kill.rs runs the agent binaries.
-    cargo build --locked -q --workspace --bins
+    cargo build --locked -q -p ikt-lab -p s-cscf-agent -p p-cscf-agent --bins
     cargo test --locked --test reliability >"$testlog" 2>&1 || true
 fi
 [ -f "$results" ] || { echo "no $results: run cargo test --test reliability first" >&2; exit 2; }
