@@ -2,8 +2,8 @@
 //! nothing is flushed. Invariants: no keyless or wrong-keyed 401 reaches the P-CSCF side at
 //! any moment, and the pair serves again by itself after each restart.
 //!
-//! Needs the agent binaries (`cargo build -p s-cscf-agent -p p-cscf-agent --bins`; scripts/test.sh,
-//! scripts/leak-check.sh and scripts/reliability-report.sh do first); `IKT_BIN_DIR` overrides
+//! Needs the agent binaries (`cargo build -p s-cscf-agent -p p-cscf-agent --bins`, which
+//! scripts/test.sh, leak-check.sh and reliability-report.sh run first); `IKT_BIN_DIR` overrides
 //! where they are looked for (default: the target directory of this test binary).
 
 use std::path::{Path, PathBuf};
