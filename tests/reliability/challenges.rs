@@ -104,9 +104,19 @@ fn cases() -> Vec<(&'static str, String, Expect)> {
         (
             "cknonce/ikey beside the real keys",
             h(&format!(
-                "algorithm=AKAv1-MD5, cknonce=\"{IK}\", ck=\"{CK}\", ikey=\"{CK}\", ik=\"{IK}\""
+                "algorithm=AKAv1-MD5, cknonce=\"{}\", ck=\"{CK}\", ikey=\"{}\", ik=\"{IK}\"",
+                "ab".repeat(16),
+                "cd".repeat(16)
             )),
             Expect::Restored,
+        ),
+        (
+            // The key bytes would still cross in clear under the decoy names: refused.
+            "key values repeated under decoy names",
+            h(&format!(
+                "algorithm=AKAv1-MD5, cknonce=\"{IK}\", ck=\"{CK}\", ikey=\"{CK}\", ik=\"{IK}\""
+            )),
+            Expect::FailClosed,
         ),
         (
             "uppercase hex, odd spacing",

@@ -133,7 +133,16 @@ impl PcscfHook {
         let mut pending: Vec<(usize, Pending)> = Vec::new();
         let mut any_aka = false;
         for (i, ch) in challenges.iter().enumerate() {
+            if ch.malformed && (ch.is_aka() || ch.has_keys()) {
+                // Could be read more than one way: neither restore into it nor pass keys on.
+                return self.fail_closed(m, "malformed_challenge", "");
+            }
             if !ch.is_aka() {
+                if ch.has_keys() && !self.policy.accept_plain {
+                    // Keys outside an AKA challenge are clear keys all the same.
+                    metrics::counter!(t::DOWNGRADES, "action" => "reject").increment(1);
+                    return self.fail_closed(m, "downgrade", "");
+                }
                 continue;
             }
             any_aka = true;

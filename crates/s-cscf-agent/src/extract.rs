@@ -38,14 +38,31 @@ pub fn is_register_challenge(msg: &Message<'_>) -> bool {
 }
 
 /// Scans a response for AKA challenges that carry `ck`/`ik`.
+///
+/// Keys anywhere else are refused rather than passed: in a challenge that is not AKA (or has no
+/// algorithm), in a response that is not a 401/407 to REGISTER, or in a challenge that parses
+/// ambiguously. Passing them would let clear keys cross the path in a protected mode.
 pub fn find_keys<'a>(msg: &Message<'a>) -> Found<'a> {
-    if !is_register_challenge(msg) {
+    if !matches!(msg.status(), Some(401 | 407)) {
         return Found::Nothing;
     }
+    let register = is_register_challenge(msg);
     let mut out = Vec::new();
     for (index, ch) in msg.challenges().into_iter().enumerate() {
-        if !ch.is_aka() || !ch.has_keys() {
+        if !ch.has_keys() {
+            if ch.malformed && ch.is_aka() {
+                return Found::Malformed("ambiguous AKA challenge");
+            }
             continue;
+        }
+        if ch.malformed {
+            return Found::Malformed("ambiguous challenge carrying keys");
+        }
+        if !register {
+            return Found::Malformed("keys in a challenge to a request other than REGISTER");
+        }
+        if !ch.is_aka() {
+            return Found::Malformed("keys in a challenge that is not AKA");
         }
         // Exactly one of each: a duplicated ck would make "which one is right" ambiguous.
         let count = |n: &str| {
@@ -164,18 +181,31 @@ mod tests {
     }
 
     #[test]
-    fn md5_challenge_and_other_methods_are_ignored() {
-        let m = msg(&format!(
-            "Digest realm=\"r\", nonce=\"n\", algorithm=MD5, ck=\"{CK}\", ik=\"{IK}\""
-        ));
-        let s = ikt_sip::scan(&m).unwrap();
-        assert!(matches!(find_keys(&s), Found::Nothing));
+    fn keys_outside_an_aka_challenge_to_register_are_refused() {
+        for www in [
+            format!("Digest realm=\"r\", nonce=\"n\", algorithm=MD5, ck=\"{CK}\", ik=\"{IK}\""),
+            format!("Digest realm=\"r\", nonce=\"n\", ck=\"{CK}\", ik=\"{IK}\""),
+            format!(
+                "Digest realm=\"r\" nonce=\"n\", algorithm=AKAv1-MD5, ck=\"{CK}\", ik=\"{IK}\""
+            ),
+        ] {
+            let m = msg(&www);
+            let s = ikt_sip::scan(&m).unwrap();
+            assert!(matches!(find_keys(&s), Found::Malformed(_)), "{www}");
+        }
         let m = String::from_utf8(msg(&format!(
             "Digest realm=\"r\", nonce=\"n\", algorithm=AKAv1-MD5, ck=\"{CK}\", ik=\"{IK}\""
         )))
         .unwrap()
         .replace("1 REGISTER", "1 INVITE");
         let s = ikt_sip::scan(m.as_bytes()).unwrap();
+        assert!(matches!(find_keys(&s), Found::Malformed(_)));
+    }
+
+    #[test]
+    fn challenges_without_keys_are_ignored() {
+        let m = msg("Digest realm=\"r\", nonce=\"n\", algorithm=MD5, qop=\"auth\"");
+        let s = ikt_sip::scan(&m).unwrap();
         assert!(matches!(find_keys(&s), Found::Nothing));
     }
 }

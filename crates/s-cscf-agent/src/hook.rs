@@ -199,8 +199,27 @@ impl ScscfHook {
         }
         metrics::counter!(t::BUNDLES_SENT, "peer" => peer.id.clone(), "mode" => "sealed")
             .increment(keys.len() as u64);
-        Some(e.finish())
+        let out = e.finish();
+        if leaks_keys(&out, keys) {
+            tracing::warn!(
+                call_id = msg.call_id().unwrap_or(""),
+                "a key survived sealing: refused"
+            );
+            return None;
+        }
+        Some(out)
     }
+}
+
+/// Whether `out` still holds any of the keys' hex text (any case): a last check that no edit
+/// left a key behind, whatever the parser made of the challenge.
+fn leaks_keys(out: &[u8], keys: &[AkaKeys<'_>]) -> bool {
+    keys.iter().any(|k| {
+        [k.ck.to_hex(), k.ik.to_hex()].iter().any(|hex| {
+            let hex = hex.as_bytes();
+            out.windows(hex.len()).any(|w| w.eq_ignore_ascii_case(hex))
+        })
+    })
 }
 
 /// The 401 with ck/ik removed from every challenge that had them.
@@ -349,6 +368,9 @@ impl ScscfHook {
         metrics::counter!(t::BUNDLES_SENT, "peer" => peer.id.clone(), "mode" => peer.mode.as_str())
             .increment(handles.len() as u64);
         let stripped = strip_keys(m, keys);
+        if leaks_keys(&stripped, keys) {
+            return self.reject(m, "residual_keys");
+        }
         let started = Instant::now();
         if !self.policy.ack_before_forward {
             // Pipelined: forward now, observe the ack off the SIP path.

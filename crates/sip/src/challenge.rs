@@ -60,6 +60,11 @@ pub struct Challenge<'a> {
     pub params: Vec<AuthParam<'a>>,
     /// From the scheme to the end of the last param, within the message.
     pub range: Range<usize>,
+    /// Params not separated by commas, or control characters inside a quoted value: the text
+    /// can be read more than one way, so editing it could move bytes from one param into
+    /// another. The key edits refuse such a challenge ([`Error::MalformedChallenge`]) and the
+    /// agents fail closed on it.
+    pub malformed: bool,
 }
 
 impl<'a> Challenge<'a> {
@@ -135,9 +140,12 @@ fn parse_challenges<'a>(
             scheme: sub(value, p..s_end),
             params: Vec::new(),
             range: base + p..base + s_end,
+            malformed: false,
         };
         let mut q = s_end;
         let mut saw_comma = false;
+        // A param was just read and no comma has followed it yet.
+        let mut need_comma = false;
         loop {
             let n = skip_lws(b, q);
             if n >= b.len() {
@@ -146,6 +154,7 @@ fn parse_challenges<'a>(
             }
             if b[n] == b',' {
                 saw_comma = true;
+                need_comma = false;
                 q = n + 1;
                 continue;
             }
@@ -179,7 +188,14 @@ fn parse_challenges<'a>(
                 q = n;
                 break;
             } else if v < b.len() && b[v] == b'"' {
+                ch.malformed |= need_comma;
                 let (content, after) = quoted(b, v);
+                let ctl = b[content.clone()]
+                    .iter()
+                    .any(|&c| (c < 0x20 && c != b'\t') || c == 0x7f);
+                let glued = after < b.len() && !is_lws(b[after]) && b[after] != b',';
+                let unterminated = content.end >= b.len();
+                ch.malformed |= ctl || glued || unterminated;
                 ch.params.push(AuthParam {
                     name: sub(value, n..name_end),
                     value: sub(value, content.clone()),
@@ -189,10 +205,12 @@ fn parse_challenges<'a>(
                 });
                 q = after;
             } else {
+                ch.malformed |= need_comma;
                 let mut t = v;
                 while t < b.len() && !is_lws(b[t]) && b[t] != b',' {
                     t += 1;
                 }
+                ch.malformed |= b[v..t].iter().any(|&c| c < 0x20 || c == 0x7f || c == b'"');
                 ch.params.push(AuthParam {
                     name: sub(value, n..name_end),
                     value: sub(value, v..t),
@@ -205,6 +223,7 @@ fn parse_challenges<'a>(
             if let Some(last) = ch.params.last() {
                 ch.range.end = last.range.end;
             }
+            need_comma = true;
         }
         out.push(ch);
         p = q;
@@ -403,11 +422,17 @@ impl Editor<'_, '_> {
     }
 }
 
+/// Challenge `index`, refused when malformed: an edit could then change how the rest parses.
 fn challenge_at<'a>(msg: &Message<'a>, index: usize) -> Result<Challenge<'a>, Error> {
-    msg.challenges()
+    let ch = msg
+        .challenges()
         .into_iter()
         .nth(index)
-        .ok_or(Error::NoSuchChallenge { index })
+        .ok_or(Error::NoSuchChallenge { index })?;
+    if ch.malformed {
+        return Err(Error::MalformedChallenge { index });
+    }
+    Ok(ch)
 }
 
 /// A copy of `msg` with the named auth-params removed from challenge `challenge_index`
@@ -512,6 +537,11 @@ pub fn restore_keys_in(
     ck_hex: &str,
     ik_hex: &str,
 ) -> Result<(), Error> {
+    if ch.malformed {
+        return Err(Error::MalformedChallenge {
+            index: ch.header_index,
+        });
+    }
     let realm = ch
         .param("realm")
         .ok_or(Error::MissingParam { name: "realm" })?;
@@ -766,5 +796,46 @@ Proxy-Authorization: Basic dXNlcjpwYXNz==\r\n\r\n";
         assert!(canonical_aka_challenge("r", "n", "AKAv1-MD5", CK, &IK[1..], &[]).is_err());
         let err = canonical_aka_challenge("r", "n", "AKAv1-MD5", CK, "g".repeat(32).as_str(), &[]);
         assert!(!format!("{err:?}").contains("gggg"));
+    }
+}
+
+#[cfg(test)]
+mod malformed_tests {
+    use crate::scan;
+
+    fn first(www: &str) -> (bool, usize) {
+        let raw = format!(
+            "SIP/2.0 401 Unauthorized\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\nWWW-Authenticate: {www}\r\nContent-Length: 0\r\n\r\n"
+        );
+        let m = scan(raw.as_bytes()).unwrap();
+        let ch = &m.challenges()[0];
+        (ch.malformed, ch.params.len())
+    }
+
+    #[test]
+    fn well_formed_challenges_are_not_flagged() {
+        assert!(!first(r#"Digest realm="r", nonce="n", algorithm=AKAv1-MD5, ck="00", ik="11", qop="auth,auth-int""#).0);
+        assert!(!first(r#"Digest realm = "r" ,nonce="a\"b",algorithm=AKAv1-MD5"#).0);
+        assert!(!first("Digest realm=\"r\",\t nonce=\"n\"").0);
+    }
+
+    #[test]
+    fn ambiguous_challenges_are_flagged() {
+        // No comma between params, a value glued to the next name, control bytes, no closing quote.
+        assert!(first(r#"Digest realm="r" nonce="n""#).0);
+        assert!(first(r#"Digest realm="r", ck="00"hm=x, ik="11""#).0);
+        assert!(first("Digest realm=\"r\u{3}\", nonce=\"n\"").0);
+        assert!(first("Digest realm=\"r\", nonce=\"n").0);
+        assert!(first("Digest realm=r\u{0}x, nonce=\"n\"").0);
+    }
+
+    #[test]
+    fn key_edits_refuse_a_malformed_challenge() {
+        let raw = "SIP/2.0 401 Unauthorized\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\nWWW-Authenticate: Digest realm=\"r\", nonce=\"n\", algorithm=AKAv1-MD5, ck=\"00112233445566778899aabbccddeeff\"x=1, ik=\"00112233445566778899aabbccddeeff\"\r\nContent-Length: 0\r\n\r\n";
+        let m = scan(raw.as_bytes()).unwrap();
+        assert!(matches!(
+            crate::remove_keys(&m, 0),
+            Err(crate::Error::MalformedChallenge { .. })
+        ));
     }
 }

@@ -127,6 +127,13 @@ pub enum Error {
         /// The index asked for.
         index: usize,
     },
+    /// The challenge can be read more than one way (params without commas, control characters
+    /// or an unterminated quoted string), so it is not edited.
+    #[error("challenge {index} is malformed")]
+    MalformedChallenge {
+        /// The challenge's index (or its header's, from an editor step).
+        index: usize,
+    },
     /// The challenge lacks a parameter the canonical form needs.
     #[error("challenge has no {name} parameter")]
     MissingParam {
