@@ -130,12 +130,16 @@ impl Drop for Scratch {
     }
 }
 
-/// A free loopback port for TCP and UDP (the test binds it again right after).
+/// A loopback port free for both TCP and UDP (gRPC and QUIC share the number; SIP uses UDP);
+/// the test binds it again right after.
 pub fn free_port() -> u16 {
-    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = tcp.local_addr().unwrap().port();
-    drop(tcp);
-    port
+    loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The running chain.

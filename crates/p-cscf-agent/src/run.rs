@@ -242,6 +242,9 @@ impl Agent {
     }
 }
 
+/// How far ahead of our clock a bundle's `issued_at_ms` may be (clock skew between the agents).
+const MAX_CLOCK_SKEW_MS: u64 = 5_000;
+
 /// Stores each delivered bundle and answers the sender.
 async fn deliveries(mut rx: mpsc::Receiver<Delivery>, hub: Arc<KeyHub>, mode: &'static str) {
     while let Some(d) = rx.recv().await {
@@ -255,6 +258,13 @@ async fn deliveries(mut rx: mpsc::Receiver<Delivery>, hub: Arc<KeyHub>, mode: &'
                 continue;
             }
         };
+        // A bundle from the future means a clock that is off (or a forged timestamp): its
+        // lifetime cannot be trusted.
+        if bundle.issued_at_ms > t::now_ms().saturating_add(MAX_CLOCK_SKEW_MS) {
+            tracing::warn!(peer = %d.peer, nonce = crate::hook::nonce_prefix(&bundle.nonce), "bundle issued in the future: clock skew between the agents");
+            d.responder.reject("issued in the future (clock skew)");
+            continue;
+        }
         match hub.insert(bundle) {
             Ok(InsertOutcome::Stored) => d.responder.stored(),
             Ok(InsertOutcome::Duplicate) => d.responder.duplicate(),

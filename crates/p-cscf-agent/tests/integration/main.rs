@@ -524,3 +524,23 @@ async fn local_api_watch_and_take() {
     let again = client.take(take("d2F0Y2g=")).await.unwrap_err();
     assert_eq!(again.code(), tonic::Code::NotFound);
 }
+
+/// A bundle stamped in the future (clock skew beyond 5 s, or a forged time) is refused.
+#[tokio::test]
+async fn bundle_from_the_future_is_rejected() {
+    let r = rig(200, true).await;
+    wait_sender_up(&r).await;
+    let mut b = bundle("ZnV0dXJl", "future-1");
+    b.issued_at_ms += 600_000;
+    b.not_after_ms += 600_000;
+    let ack = r
+        .sender
+        .send_wait(ikt_agent::wire::to_wire(&b))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(ack.status, ikt_transport::Status::Rejected, "{ack:?}");
+    assert!(ack.reason.contains("future"), "{ack:?}");
+    assert!(r.agent.hub.get("ZnV0dXJl", None).is_none());
+}
