@@ -110,7 +110,8 @@ else
   # Lab S-CSCF (with its HSS). `ims-lab serve` always starts its own P-CSCF and I-CSCF too; they get
   # addresses of their own here and stay idle: the chain uses only its S-CSCF.
   # A high failed-attempt limit: SIPp's zero-byte-RES failures must not trigger the lab's policy.
-  start scscf env RUST_LOG=info "$lab" serve --subscribers "$sipp_dir/subscribers.toml" --max-failed-attempts 1000 \
+  # --sipp-compat: RANDs whose RES has no zero byte, which SIPp would cut off.
+  start scscf env RUST_LOG=info "$lab" serve --sipp-compat --subscribers "$sipp_dir/subscribers.toml" --max-failed-attempts 1000 \
     --scscf "$ip:$scscf_port" --pcscf "$ip:5181" --icscf "$ip:5182" --admin "$ip:5199"
   wait_udp $scscf_port
 fi

@@ -131,6 +131,10 @@ struct Listen {
     /// Where the I-CSCF sends requests for the S-CSCF (an s-cscf-agent); default the S-CSCF.
     #[arg(long)]
     icscf_next_hop: Option<SocketAddr>,
+    /// Draw only RANDs whose RES has no zero byte: SIPp cuts RES at the first zero byte, so
+    /// about 3% of ordinary challenges fail in SIPp itself. Use it when SIPp plays the UE.
+    #[arg(long)]
+    sipp_compat: bool,
     /// Start both agents in the chain in this key transport mode (separate processes on free
     /// loopback ports; overrides the next-hop options).
     #[arg(long, default_value = "none", value_parser = ["none", "plain", "sealed", "grpc", "quic"])]
@@ -196,7 +200,7 @@ async fn shutdown_signal() {
 
 async fn serve(subscribers: PathBuf, common: Common, listen: Listen) -> anyhow::Result<()> {
     let lab = lab_config(&common)?;
-    let hss = Arc::new(Hss::load(&subscribers)?);
+    let hss = Arc::new(Hss::load(&subscribers)?.with_nul_free_res(listen.sipp_compat));
     let cfg = NetworkConfig {
         lab,
         pcscf: listen.pcscf,

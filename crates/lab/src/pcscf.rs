@@ -95,7 +95,26 @@ const MAX_TXNS: usize = 65_536;
 /// spacing before `=`), as a last check that no key leaves toward the UE.
 fn has_key_param(text: &str) -> bool {
     let b = text.as_bytes();
+    // Outside quoted strings only: a base64 nonce such as "…+ik=" is a value, not a param
+    // (matching inside it failed one challenge in about 8k closed for nothing).
+    let mut quoted = false;
+    let mut escaped = false;
     (0..b.len().saturating_sub(1)).any(|i| {
+        if quoted {
+            match b[i] {
+                // A quote never hides the next line (an unbalanced one must not mask a param).
+                b'\n' => (quoted, escaped) = (false, false),
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => quoted = false,
+                _ => {}
+            }
+            return false;
+        }
+        if b[i] == b'"' {
+            quoted = true;
+            return false;
+        }
         let name = [b[i].to_ascii_lowercase(), b[i + 1].to_ascii_lowercase()];
         let boundary =
             i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'-' || b[i - 1] == b'_');
@@ -649,6 +668,11 @@ mod tests {
         assert!(has_key_param("x, IK =1"));
         assert!(has_key_param("ck=1"));
         assert!(!has_key_param("Digest ckx=1, tick=2, nonce=\"ck\""));
+        assert!(!has_key_param("Digest nonce=\"abc+ik=\", realm=\"r\""));
+        assert!(!has_key_param("Digest nonce=\"a\\\" ck=1\""));
+        assert!(has_key_param(
+            "X: \"unbalanced\r\nWWW-Authenticate: Digest ck=\"1\""
+        ));
         assert!(!has_key_param("sip:a@b;lr"));
     }
 

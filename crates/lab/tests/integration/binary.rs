@@ -35,7 +35,7 @@ impl Served {
     fn start_mode(subscribers: &std::path::Path, mode: &str) -> Served {
         let bin_dir = std::path::Path::new(BIN).parent().unwrap();
         let mut child = Command::new(BIN)
-            .args(["serve", "--mode", mode, "--agents-dir"])
+            .args(["serve", "--sipp-compat", "--mode", mode, "--agents-dir"])
             .arg(bin_dir)
             .arg("--subscribers")
             .arg(subscribers)
