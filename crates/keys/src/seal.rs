@@ -309,11 +309,18 @@ struct ReplayEntry {
 pub struct Opener {
     config: OpenerConfig,
     keys: Vec<(Box<str>, Box<Aes256Gcm>)>,
-    replay: HashMap<Box<str>, ReplayEntry>,
-    /// Nonces in first-seen order, for expiry; expiry times are non-decreasing along it as long
-    /// as `now_ms` is.
-    replay_order: VecDeque<(u64, Box<str>)>,
+    /// By a 128-bit keyed hash of the challenge nonce rather than the nonce itself: an entry
+    /// lives as long as `max_age`, so its size is memory per pending bundle.
+    replay: HashMap<NonceKey, ReplayEntry>,
+    /// Nonce keys in first-seen order, for expiry; expiry times are non-decreasing along it as
+    /// long as `now_ms` is.
+    replay_order: VecDeque<(u64, NonceKey)>,
+    /// Two independent random keys: a collision between different nonces is out of reach.
+    hashers: [std::collections::hash_map::RandomState; 2],
 }
+
+/// Keyed hash of a challenge nonce.
+type NonceKey = [u64; 2];
 
 impl core::fmt::Debug for Opener {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -336,6 +343,7 @@ impl Opener {
             keys: Vec::new(),
             replay: HashMap::new(),
             replay_order: VecDeque::new(),
+            hashers: Default::default(),
         }
     }
 
@@ -452,7 +460,14 @@ impl Opener {
             }
         }
         let digest = key_digest(&bundle.ck, &bundle.ik);
-        if let Some(seen) = self.replay.get(bundle.nonce.as_str()) {
+        let nonce: NonceKey = {
+            use core::hash::BuildHasher;
+            [
+                self.hashers[0].hash_one(bundle.nonce.as_str()),
+                self.hashers[1].hash_one(bundle.nonce.as_str()),
+            ]
+        };
+        if let Some(seen) = self.replay.get(&nonce) {
             return if bool::from(seen.digest.ct_eq(&digest)) {
                 Ok(())
             } else {
@@ -467,8 +482,7 @@ impl Opener {
             .saturating_add(self.config.max_age_ms)
             .saturating_add(self.config.max_skew_ms)
             .saturating_add(1);
-        let nonce: Box<str> = bundle.nonce.as_str().into();
-        self.replay_order.push_back((expires_ms, nonce.clone()));
+        self.replay_order.push_back((expires_ms, nonce));
         self.replay
             .insert(nonce, ReplayEntry { digest, expires_ms });
         Ok(())
