@@ -26,8 +26,9 @@ fn check(raw: &[u8]) {
             assert_eq!(raw.get(p.value_range.clone()), Some(p.value.as_bytes()));
             // Debug never prints a key value.
             if p.name.eq_ignore_ascii_case("ck") || p.name.eq_ignore_ascii_case("ik") {
+                // (Checked by the redaction marker: a short value may occur in the field names.)
                 let shown = format!("{p:?}");
-                assert!(p.value.len() < 4 || !shown.contains(p.value), "{shown}");
+                assert!(shown.contains("value: \"<redacted>\""), "{shown}");
             }
         }
         let _ = (c.is_aka(), c.unescaped("nonce"), c.unescaped("realm"));

@@ -295,7 +295,23 @@ fn restored(m: &Message<'_>, restore: &[(usize, KeyBundle)]) -> Option<Vec<u8>> 
         let (ck, ik) = (b.ck.to_hex(), b.ik.to_hex());
         ikt_sip::restore_keys_in(&mut e, ch, &ck, &ik).ok()?;
     }
-    Some(e.finish())
+    let mut out = e.finish();
+    // The P-CSCF must read exactly what was restored: same challenges, keys where restored.
+    let reads_back = ikt_sip::scan(&out).is_ok_and(|again| {
+        let chs = again.challenges();
+        chs.len() == challenges.len()
+            && restore.iter().all(|(i, _)| {
+                chs.get(*i).is_some_and(|c| {
+                    !c.malformed && c.param("ck").is_some() && c.param("ik").is_some()
+                })
+            })
+    });
+    if reads_back {
+        Some(out)
+    } else {
+        zeroize::Zeroize::zeroize(&mut out);
+        None
+    }
 }
 
 /// A 503 with Retry-After in place of a response, keeping only its routing headers.

@@ -184,7 +184,9 @@ fn parse_challenges<'a>(
                 });
                 q = t;
             } else if !has_eq {
-                // A token without `=` after a comma starts the next challenge.
+                // A token without `=` after a comma starts the next challenge; without the
+                // comma the boundary is a guess, and an edit could move it.
+                ch.malformed |= need_comma;
                 q = n;
                 break;
             } else if v < b.len() && b[v] == b'"' {
@@ -435,6 +437,26 @@ fn challenge_at<'a>(msg: &Message<'a>, index: usize) -> Result<Challenge<'a>, Er
     Ok(ch)
 }
 
+/// Refuses an edit whose output does not read back as promised: the same number of challenges,
+/// and challenge `index` carrying keys exactly when `keys` says so. Any parse ambiguity the
+/// `malformed` flag missed then fails closed instead of moving bytes between params.
+fn verified(mut out: Vec<u8>, count: usize, index: usize, keys: bool) -> Result<Vec<u8>, Error> {
+    let ok = crate::scan(&out).is_ok_and(|again| {
+        let chs = again.challenges();
+        chs.len() == count
+            && chs
+                .get(index)
+                .is_some_and(|ch| !ch.malformed && ch.has_keys() == keys)
+    });
+    if ok {
+        return Ok(out);
+    }
+    // The refused output may hold key text: wipe it before it is freed.
+    out.fill(0);
+    std::hint::black_box(&out);
+    Err(Error::MalformedChallenge { index })
+}
+
 /// A copy of `msg` with the named auth-params removed from challenge `challenge_index`
 /// (an index into [`Message::challenges`]).
 pub fn remove_auth_params(
@@ -495,7 +517,9 @@ fn auth_param_bytes(name: &str, value: &str, quoted: bool) -> Result<Vec<u8>, Er
 
 /// A copy of `msg` with `ck` and `ik` removed from challenge `challenge_index`.
 pub fn remove_keys(msg: &Message<'_>, challenge_index: usize) -> Result<Vec<u8>, Error> {
-    remove_auth_params(msg, challenge_index, &SECRET_PARAMS)
+    let count = msg.challenges().len();
+    let out = remove_auth_params(msg, challenge_index, &SECRET_PARAMS)?;
+    verified(out, count, challenge_index, false)
 }
 
 /// A copy of `msg` where `ck`/`ik` of challenge `challenge_index` become one quoted param
@@ -510,7 +534,7 @@ pub fn replace_keys_with_param(
     let param = auth_param_bytes(name, value, true)?;
     let mut e = msg.edit();
     e.replace_auth_params(&ch, &SECRET_PARAMS, &param);
-    Ok(e.finish())
+    verified(e.finish(), msg.challenges().len(), challenge_index, false)
 }
 
 /// A copy of `msg` whose challenge `challenge_index` is rewritten into the canonical form
@@ -527,7 +551,7 @@ pub fn restore_keys(
     let ch = challenge_at(msg, challenge_index)?;
     let mut e = msg.edit();
     restore_keys_in(&mut e, &ch, ck_hex, ik_hex)?;
-    Ok(e.finish())
+    verified(e.finish(), msg.challenges().len(), challenge_index, true)
 }
 
 /// [`restore_keys`] as an editor step, for callers that make other edits in the same pass.
