@@ -115,7 +115,12 @@ async fn network_initiated_reauth_and_failed_attempt_policy_through_agents() {
     ue.set_k(k).await.unwrap();
     let mut rx = ue.events();
     chain.net.reauth(ue.impi()).await.unwrap();
-    let _ = ikt_lab::ue::wait_for(&mut rx, WAIT, |e| matches!(e, UeEvent::Rejected(_))).await;
+    let rejected =
+        ikt_lab::ue::wait_for(&mut rx, WAIT, |e| matches!(e, UeEvent::Rejected(_))).await;
+    assert!(
+        matches!(rejected, Ok(UeEvent::Rejected(403))),
+        "the policy answers 403: {rejected:?}"
+    );
     let after = chain.net.scscf_counts();
     assert_eq!(
         after.auth_failures - before.auth_failures,

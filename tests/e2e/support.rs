@@ -47,7 +47,9 @@ impl Opts {
     pub fn new(mode: Mode) -> Self {
         Self {
             mode,
-            key_wait_ms: 200,
+            // Generous: these tests are about where keys go, not timing, and they run in
+            // parallel (under trace logging in the leak check) on two cores.
+            key_wait_ms: 2000,
             accept_plain: true,
             ack_before_forward: false,
             fallback: "reject",
