@@ -8,6 +8,8 @@
 # Summary: target/fuzz-summary.txt, one line per target: `target<TAB>executions<TAB>status<TAB>seconds`
 # (status ok | crash | error). Exit status is non-zero if any target crashed or failed to run.
 # Only a stable toolchain exists here: RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its -Z flags.
+# FUZZ_SEED=N fixes libFuzzer's random seed (0, the default, draws one): CI uses a fixed seed so
+# a run explores the same inputs as the last local run of the same code instead of a lottery.
 set -euo pipefail
 
 secs="${1:-60}"
@@ -43,7 +45,7 @@ for t in "${targets[@]}"; do
     start=$(date +%s)
     status=ok
     if ! cargo fuzz run "$t" "$work" "corpus/$t" -- \
-        -max_total_time="$secs" -print_final_stats=1 -timeout=10 \
+        -max_total_time="$secs" -print_final_stats=1 -timeout=10 -seed="${FUZZ_SEED:-0}" \
         -artifact_prefix="$artifacts" >"$log" 2>&1; then
         if grep -qE "^(==[0-9]+==ERROR|SUMMARY: libFuzzer|thread .* panicked)" "$log"; then
             status=crash
