@@ -99,13 +99,21 @@ impl PairPorts {
         let mut v = Vec::with_capacity(6);
         // Hold every socket until all are picked, so no port is handed out twice.
         let mut held = Vec::new();
-        for _ in 0..6 {
+        let mut tries = 0;
+        while v.len() < 6 {
+            tries += 1;
             let tcp = std::net::TcpListener::bind("127.0.0.1:0")?;
             let addr = tcp.local_addr()?;
-            // The same port is used for UDP (SIP, QUIC): make sure it is free there too.
-            let udp = std::net::UdpSocket::bind(addr)?;
-            v.push(addr);
-            held.push((tcp, udp));
+            // The same port is used for UDP (SIP, QUIC): it must be free there too; if another
+            // process holds it for UDP, draw again.
+            match std::net::UdpSocket::bind(addr) {
+                Ok(udp) => {
+                    v.push(addr);
+                    held.push((tcp, udp));
+                }
+                Err(e) if tries > 100 => return Err(e.into()),
+                Err(_) => {}
+            }
         }
         Ok(Self {
             s_sip: v[0],

@@ -335,6 +335,43 @@ pub fn render_summary(reports: &[ModeReport]) -> String {
     s
 }
 
+/// Starts the network with both agents in its chain (S-CSCF, s-cscf-agent, I-CSCF, p-cscf-agent,
+/// P-CSCF, in that order) and waits until the agents are ready.
+///
+/// The agents' ports are picked before they start (each config names the next element), so
+/// another socket can take one in between; an agent that then fails to start is retried on
+/// fresh ports, up to three times, before the error is returned.
+pub async fn start_with_agents(
+    cfg: NetworkConfig,
+    hss: impl Fn() -> Arc<Hss>,
+    bins: &AgentBins,
+    opts: &PairOptions,
+) -> Result<(Network, AgentPair), Error> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let core = Network::stage(cfg.clone(), hss()).await?;
+        let ports = PairPorts::pick()?;
+        let mut pair = AgentPair::start_s(bins, opts, ports, core.scscf_addr())?;
+        let edge = core.start_icscf(Some(ports.s_sip)).await?;
+        pair.start_p(opts, edge.icscf_addr())?;
+        let net = edge.start_pcscf(Some(ports.p_sip)).await?;
+        match pair.wait_ready(Duration::from_secs(30)).await {
+            Ok(()) => return Ok((net, pair)),
+            Err(e) if attempt < 3 => {
+                tracing::warn!(error = %e, attempt, "agents did not start; retrying on fresh ports");
+                net.shutdown().await;
+                drop(pair);
+            }
+            Err(e) => {
+                pair.keep_dir();
+                net.shutdown().await;
+                return Err(e);
+            }
+        }
+    }
+}
+
 /// Runs the demo with both agents in the chain in `opts.mode`, as separate processes.
 pub async fn run_mode(
     provisioned: &[Provisioned],
@@ -342,20 +379,10 @@ pub async fn run_mode(
     bins: &AgentBins,
     opts: &PairOptions,
 ) -> Result<ModeReport, Error> {
-    let hss = Arc::new(Hss::new(provisioned.iter().map(Subscriber::from).collect()));
     let mut cfg = NetworkConfig::loopback(lab.clone());
     cfg.admin = None;
-    let core = Network::stage(cfg, hss).await?;
-    let ports = PairPorts::pick()?;
-    let mut pair = AgentPair::start_s(bins, opts, ports, core.scscf_addr())?;
-    let edge = core.start_icscf(Some(ports.s_sip)).await?;
-    pair.start_p(opts, edge.icscf_addr())?;
-    let net = edge.start_pcscf(Some(ports.p_sip)).await?;
-    if let Err(e) = pair.wait_ready(Duration::from_secs(30)).await {
-        pair.keep_dir();
-        net.shutdown().await;
-        return Err(e);
-    }
+    let hss = || Arc::new(Hss::new(provisioned.iter().map(Subscriber::from).collect()));
+    let (net, pair) = start_with_agents(cfg, hss, bins, opts).await?;
     let result = scenario(&net, provisioned, &lab).await;
     let (s_metrics, p_metrics) = pair.metrics().await;
     use std::sync::atomic::Ordering::Relaxed;

@@ -216,23 +216,15 @@ async fn serve(subscribers: PathBuf, common: Common, listen: Listen) -> anyhow::
         };
         Network::start(cfg, hss, hops).await?
     } else {
-        use ikt_lab::agents::{AgentBins, AgentPair, PairOptions, PairPorts};
+        use ikt_lab::agents::{AgentBins, PairOptions};
         let bins = AgentBins::locate(listen.agents.agents_dir.as_deref())?;
         let opts = PairOptions {
             mode: listen.mode.clone(),
             key_wait_ms: listen.agents.key_wait_ms,
             log_filter: listen.agents.agent_log.clone(),
         };
-        let core = Network::stage(cfg, hss).await?;
-        let ports = PairPorts::pick()?;
-        let mut p = AgentPair::start_s(&bins, &opts, ports, core.scscf_addr())?;
-        let edge = core.start_icscf(Some(ports.s_sip)).await?;
-        p.start_p(&opts, edge.icscf_addr())?;
-        let net = edge.start_pcscf(Some(ports.p_sip)).await?;
-        if let Err(e) = p.wait_ready(Duration::from_secs(30)).await {
-            p.keep_dir();
-            return Err(e.into());
-        }
+        // The agents get fresh ports on a retry; the lab keeps the addresses given here.
+        let (net, p) = ikt_lab::demo::start_with_agents(cfg, || hss.clone(), &bins, &opts).await?;
         pair = Some(p);
         net
     };
