@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +15,10 @@ use ikt_lab::hss::{self, Hss, Provisioned};
 use ikt_lab::network::{Network, NetworkConfig};
 use ikt_lab::ue::{Ue, UeConfig, UeEvent};
 use ikt_relay::{Hook, Inbound, NextHop, Relay, Verdict};
+
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::{Scratch, free_port, subscriber_file};
 
 /// Hang guard for any single wait; generous for a loaded 2-core machine.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -106,41 +109,6 @@ impl Hook for TapHook {
     fn on_response(&self, msg: &Inbound<'_, '_>) -> Verdict {
         self.0.messages.lock().unwrap().push(msg.bytes().to_vec());
         Verdict::Pass
-    }
-}
-
-/// A fresh scratch directory (certificates, secrets, configs), removed on drop.
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    /// Creates it.
-    pub fn new() -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "ikt-e2e-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A loopback port free for both TCP and UDP (gRPC and QUIC share the number; SIP uses UDP);
-/// the test binds it again right after.
-pub fn free_port() -> u16 {
-    loop {
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
     }
 }
 
@@ -333,31 +301,4 @@ pub async fn register(ue: &Ue) -> String {
         Ok(UeEvent::Registered { fingerprint, .. }) => fingerprint,
         other => panic!("registration of {} failed: {other:?}", ue.impi()),
     }
-}
-
-/// Subscriber TOML for these shared MILENAGE sets.
-pub fn subscriber_file(ids: &[&str]) -> String {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/vectors/milenage.toml"
-    ))
-    .unwrap();
-    let v: toml::Table = toml::from_str(&text).unwrap();
-    let mut out = String::new();
-    for set in v["set"].as_array().unwrap() {
-        let s = set.as_table().unwrap();
-        let id = s["id"].as_str().unwrap();
-        if !ids.contains(&id) {
-            continue;
-        }
-        let g = |k: &str| s[k].as_str().unwrap().to_owned();
-        out.push_str(&format!(
-            "[[subscriber]]\nimpi = \"set{id}@ims.example.org\"\nimpus = [\"sip:set{id}@ims.example.org\"]\n\
-             k = \"{}\"\nop = \"{}\"\namf = \"{}\"\nsqn = \"000000000100\"\n\n",
-            g("k"),
-            g("op"),
-            g("amf")
-        ));
-    }
-    out
 }

@@ -12,7 +12,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +23,10 @@ use tokio::net::UdpSocket;
 
 use crate::netproxy::Proxy;
 
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::{Scratch, free_port, subscriber_file};
+
 /// Hang guard for any single wait; generous for a loaded 2-core machine.
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -31,40 +35,6 @@ pub const REALM: &str = "ims.example.org";
 
 /// The pair's sealing secret (hex file content), kid `k1`.
 pub const SECRET_HEX: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
-
-/// A fresh scratch directory (certificates, secrets, configs), removed on drop.
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    /// Creates it.
-    pub fn new() -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "ikt-rel-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A free loopback port for TCP and UDP (bound again right after).
-pub fn free_port() -> u16 {
-    loop {
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
 
 /// Loopback address with a free port.
 pub fn free_addr() -> SocketAddr {
@@ -787,32 +757,6 @@ pub struct LabChain {
     _p: p_cscf_agent::run::Agent,
     _tap_relay: Relay,
     _pki: Pki,
-}
-
-/// Subscriber TOML for the shared MILENAGE sets `ids`.
-pub fn subscriber_file(ids: &[&str]) -> String {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/vectors/milenage.toml"
-    ))
-    .unwrap();
-    let v: toml::Table = toml::from_str(&text).unwrap();
-    let mut out = String::new();
-    for set in v["set"].as_array().unwrap() {
-        let s = set.as_table().unwrap();
-        let id = s["id"].as_str().unwrap();
-        if ids.contains(&id) {
-            let g = |k: &str| s[k].as_str().unwrap().to_owned();
-            out.push_str(&format!(
-                "[[subscriber]]\nimpi = \"set{id}@ims.example.org\"\nimpus = [\"sip:set{id}@ims.example.org\"]\n\
-                 k = \"{}\"\nop = \"{}\"\namf = \"{}\"\nsqn = \"000000000100\"\n\n",
-                g("k"),
-                g("op"),
-                g("amf")
-            ));
-        }
-    }
-    out
 }
 
 impl LabChain {
